@@ -1,0 +1,201 @@
+"""Run results: the records the plugin builds, and the results file they are saved as.
+
+Everything here is plain data with explicit to/from dict functions, so that it
+crosses xdist's execnet channel and lands in JSON unchanged.
+
+Results file (``--llmeval-json``), version 1::
+
+    {"version": 1, "plugin_version": "0.1.0", "created": "2026-11-28T10:00:00+00:00",
+     "settings": {...}, "models": {"finetuned": {...describe()...}},
+     "suites": [SuiteResult.to_dict(), ...]}
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from pytest_llmeval._version import __version__
+
+RESULTS_VERSION = 1
+
+
+@dataclass
+class AggregateResult:
+    """One aggregate (a gate when it has a threshold).
+
+    ``kind`` is ``metric``, ``judge_score``, ``win_rate``, ``contamination``
+    or ``category`` (a per-category breakdown row). ``passed`` is ``None`` for
+    an aggregate without a threshold, and ``error`` is set when it could not be
+    computed (then it is neither a pass nor a fail).
+    """
+
+    name: str
+    value: float | None
+    ci: tuple[float, float] | None = None
+    n: int = 0
+    threshold: float | None = None
+    op: str = "min"
+    confidence: float | None = None
+    passed: bool | None = None
+    kind: str = "metric"
+    metric: str | None = None
+    method: str | None = None
+    category: str | None = None
+    model: str | None = None
+    error: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["ci"] = list(self.ci) if self.ci is not None else None
+        return _clean(d)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> AggregateResult:
+        d = dict(d)
+        if d.get("ci") is not None:
+            d["ci"] = tuple(d["ci"])
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+@dataclass
+class CaseResult:
+    """One case: its prompt, outputs, reference and scores.
+
+    ``outputs`` maps model name to output text (``output`` is the evaluated
+    model's, kept at top level for readability). With ``repeat: k`` the
+    samples live in ``samples`` and ``output`` is the first.
+    """
+
+    id: str
+    prompt: Any
+    output: str | None
+    reference: Any = None
+    scores: dict[str, float | None] = field(default_factory=dict)
+    status: str = "passed"
+    error: str | None = None
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    category: str | None = None
+    difficulty: str | None = None
+    tags: list[str] = field(default_factory=list)
+    baseline_output: str | None = None
+    samples: list[str | None] = field(default_factory=list)
+    judge: dict[str, Any] = field(default_factory=dict)
+    fields: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _clean(asdict(self))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CaseResult:
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+@dataclass
+class SuiteResult:
+    name: str
+    file: str
+    model: str | None
+    baseline: str | None = None
+    n_cases: int = 0
+    suite_hash: str | None = None
+    aggregates: list[AggregateResult] = field(default_factory=list)
+    categories: dict[str, list[AggregateResult]] = field(default_factory=dict)
+    cases: list[CaseResult] = field(default_factory=list)
+    reports: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "file": self.file, "model": self.model, "baseline": self.baseline,
+            "n_cases": self.n_cases, "suite_hash": self.suite_hash,
+            "aggregates": [a.to_dict() for a in self.aggregates],
+            "categories": {k: [a.to_dict() for a in v] for k, v in self.categories.items()},
+            "cases": [c.to_dict() for c in self.cases],
+            "reports": dict(self.reports), "warnings": list(self.warnings), "error": self.error,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SuiteResult:
+        return cls(
+            name=d["name"], file=d.get("file", ""), model=d.get("model"),
+            baseline=d.get("baseline"), n_cases=d.get("n_cases", 0), suite_hash=d.get("suite_hash"),
+            aggregates=[AggregateResult.from_dict(a) for a in d.get("aggregates", [])],
+            categories={k: [AggregateResult.from_dict(a) for a in v]
+                        for k, v in (d.get("categories") or {}).items()},
+            cases=[CaseResult.from_dict(c) for c in d.get("cases", [])],
+            reports=dict(d.get("reports") or {}), warnings=list(d.get("warnings") or []),
+            error=d.get("error"),
+        )
+
+
+@dataclass
+class RunResult:
+    suites: list[SuiteResult] = field(default_factory=list)
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+    usage: dict[str, Any] = field(default_factory=dict)
+    plugin_version: str = __version__
+    created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": RESULTS_VERSION, "plugin_version": self.plugin_version,
+            "created": self.created, "settings": self.settings, "models": self.models,
+            "usage": self.usage, "suites": [s.to_dict() for s in self.suites],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunResult:
+        version = d.get("version")
+        if version != RESULTS_VERSION:
+            raise ValueError(f"unsupported results file version {version!r} (expected {RESULTS_VERSION})")
+        return cls(
+            suites=[SuiteResult.from_dict(s) for s in d.get("suites", [])],
+            models=dict(d.get("models") or {}), settings=dict(d.get("settings") or {}),
+            usage=dict(d.get("usage") or {}), plugin_version=d.get("plugin_version", "?"),
+            created=d.get("created", ""),
+        )
+
+    def save(self, path: str | Path) -> None:
+        """Write atomically (temp file + rename) so a crash never leaves half a file."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False, default=str),
+                       encoding="utf-8")
+        tmp.replace(path)
+
+
+def load_results(path: str | Path) -> RunResult:
+    """Load a results file, with an error that names the file when it is not one."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"results file not found: {path}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: not a results file (invalid JSON: {exc})") from None
+    try:
+        return RunResult.from_dict(data)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: not a valid results file: {exc}") from None
+
+
+def _clean(obj: Any) -> Any:
+    """Replace NaN/inf by None so the file is strict JSON."""
+    if isinstance(obj, float) and (math.isnan(obj) or math.isinf(obj)):
+        return None
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    return obj

@@ -1,0 +1,181 @@
+"""Confidence intervals and significance tests.
+
+Every aggregate the package reports carries an interval: Wilson for
+proportions, a seeded percentile bootstrap for means and corpus metrics.
+Paired tests compare two runs (or two models) case by case.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+DEFAULT_RESAMPLES = 2000
+DEFAULT_SEED = 20240607
+SMALL_N = 30
+"""Below this many cases the interval is too wide to say much: the summary warns."""
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A point value with its confidence interval."""
+
+    value: float
+    low: float
+    high: float
+    n: int
+    confidence: float
+    method: str
+
+    def to_dict(self) -> dict[str, object]:
+        return {"value": self.value, "ci": [self.low, self.high], "n": self.n,
+                "confidence": self.confidence, "method": self.method}
+
+
+def _z(confidence: float) -> float:
+    from scipy.stats import norm
+
+    return float(norm.ppf(0.5 + confidence / 2))
+
+
+def wilson(successes: float, n: int, confidence: float = 0.95) -> Estimate:
+    """Wilson score interval for a proportion (well-behaved at 0, 1 and small n)."""
+    if n <= 0:
+        return Estimate(float("nan"), float("nan"), float("nan"), 0, confidence, "wilson")
+    p = successes / n
+    z = _z(confidence)
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return Estimate(p, max(0.0, centre - half), min(1.0, centre + half), n, confidence, "wilson")
+
+
+def _rng(seed: int | None) -> np.random.Generator:
+    return np.random.default_rng(DEFAULT_SEED if seed is None else seed)
+
+
+def bootstrap_mean(values: Sequence[float], confidence: float = 0.95,
+                   n_resamples: int = DEFAULT_RESAMPLES, seed: int | None = None) -> Estimate:
+    """Percentile bootstrap of the mean, vectorised (fast for 100k values)."""
+    x = np.asarray(values, dtype=float)
+    n = len(x)
+    if n == 0:
+        return Estimate(float("nan"), float("nan"), float("nan"), 0, confidence, "bootstrap")
+    value = float(x.mean())
+    if n == 1:
+        return Estimate(value, value, value, 1, confidence, "bootstrap")
+    rng = _rng(seed)
+    # Resample in chunks so memory stays bounded for large n.
+    chunk = max(1, min(n_resamples, 20_000_000 // n))
+    means = np.empty(n_resamples)
+    done = 0
+    while done < n_resamples:
+        k = min(chunk, n_resamples - done)
+        idx = rng.integers(0, n, size=(k, n))
+        means[done:done + k] = x[idx].mean(axis=1)
+        done += k
+    alpha = (1 - confidence) / 2
+    lo, hi = np.quantile(means, [alpha, 1 - alpha])
+    return Estimate(value, float(lo), float(hi), n, confidence, "bootstrap")
+
+
+def bootstrap_statistic(n: int, statistic: Callable[[np.ndarray], float], confidence: float = 0.95,
+                        n_resamples: int = 1000, seed: int | None = None) -> Estimate:
+    """Percentile bootstrap of any statistic computed from case indices.
+
+    ``statistic(indices)`` recomputes the corpus value on the resampled cases
+    (corpus BLEU, macro F1, win rate...). The point value is ``statistic(arange(n))``.
+    """
+    if n == 0:
+        return Estimate(float("nan"), float("nan"), float("nan"), 0, confidence, "bootstrap")
+    value = float(statistic(np.arange(n)))
+    if n == 1:
+        return Estimate(value, value, value, 1, confidence, "bootstrap")
+    rng = _rng(seed)
+    stats = np.array([statistic(rng.integers(0, n, size=n)) for _ in range(n_resamples)], dtype=float)
+    stats = stats[~np.isnan(stats)]
+    if len(stats) == 0:
+        return Estimate(value, float("nan"), float("nan"), n, confidence, "bootstrap")
+    alpha = (1 - confidence) / 2
+    lo, hi = np.quantile(stats, [alpha, 1 - alpha])
+    return Estimate(value, float(lo), float(hi), n, confidence, "bootstrap")
+
+
+def sign_test(wins: int, losses: int, alternative: str = "two-sided") -> float:
+    """Exact sign test p value on wins vs losses (ties dropped)."""
+    from scipy.stats import binomtest
+
+    if wins + losses == 0:
+        return 1.0
+    return float(binomtest(wins, wins + losses, 0.5, alternative=alternative).pvalue)
+
+
+def win_rate(wins: int, losses: int, ties: int, confidence: float = 0.95,
+             n_resamples: int = DEFAULT_RESAMPLES, seed: int | None = None) -> Estimate:
+    """Win rate ``(W + T/2) / n`` with a bootstrap interval over cases."""
+    values = [1.0] * wins + [0.0] * losses + [0.5] * ties
+    est = bootstrap_mean(values, confidence, n_resamples, seed)
+    return Estimate(est.value, est.low, est.high, est.n, confidence, "bootstrap")
+
+
+def mcnemar(old_pass: Sequence[bool], new_pass: Sequence[bool]) -> tuple[int, int, float]:
+    """Exact McNemar test on paired pass/fail outcomes.
+
+    Returns ``(got_worse, got_better, p_value)`` where ``got_worse`` counts cases
+    that passed before and fail now.
+    """
+    worse = sum(1 for o, n in zip(old_pass, new_pass) if o and not n)
+    better = sum(1 for o, n in zip(old_pass, new_pass) if n and not o)
+    return worse, better, sign_test(worse, better)
+
+
+def paired_bootstrap(n: int, statistic_old: Callable[[np.ndarray], float],
+                     statistic_new: Callable[[np.ndarray], float], n_resamples: int = 1000,
+                     seed: int | None = None) -> tuple[float, float]:
+    """Paired bootstrap of ``new - old`` on the same resampled cases.
+
+    Returns ``(delta, p_value)``, the p value being two-sided: twice the smaller
+    share of resampled deltas on either side of zero.
+    """
+    idx_all = np.arange(n)
+    delta = float(statistic_new(idx_all) - statistic_old(idx_all))
+    if n < 2:
+        return delta, 1.0
+    rng = _rng(seed)
+    deltas = np.empty(n_resamples)
+    for i in range(n_resamples):
+        idx = rng.integers(0, n, size=n)
+        deltas[i] = statistic_new(idx) - statistic_old(idx)
+    below = float(np.mean(deltas <= 0))
+    above = float(np.mean(deltas >= 0))
+    return delta, float(min(1.0, 2 * min(below, above)))
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p values (same order as given)."""
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted = [0.0] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def clears(estimate: Estimate, threshold: float, op: str, confidence: float | None) -> bool:
+    """Does the estimate clear a ``min``/``max`` threshold?
+
+    Without a gate confidence the point value decides; with one, the interval's
+    lower bound (for ``min``) or upper bound (for ``max``) must clear it.
+    """
+    if math.isnan(estimate.value):
+        return False
+    if op == "min":
+        v = estimate.low if confidence is not None else estimate.value
+        return v >= threshold
+    v = estimate.high if confidence is not None else estimate.value
+    return v <= threshold
