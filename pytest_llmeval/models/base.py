@@ -29,6 +29,8 @@ class GenerationParams:
     top_k: int | None = None
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    json_mode: bool = False
+    """Ask the backend for a JSON object (OpenAI ``response_format``, Anthropic prefill/tool use)."""
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
