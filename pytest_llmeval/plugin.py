@@ -1,0 +1,134 @@
+"""The pytest entry point: options, collection of eval files, fixtures, and hooks.
+
+Kept thin and cheap to import: it loads in every pytest run of the
+environment, so everything heavy (pydantic, numpy, metrics, backends) is
+imported only once an eval file is collected or a fixture is used. The hooks
+delegate to one :class:`~pytest_llmeval.session.LLMEvalSession` kept in
+``config.stash``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_llmeval.session import SESSION_KEY, LLMEvalSession
+
+DEFAULT_PATTERNS = ["*.eval.yaml", "*.eval.yml", "*.eval.jsonl"]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("llmeval", "LLM evaluation (pytest-llmevals)")
+    group.addoption("--llmeval-model", default=None, metavar="REF",
+                    help="default model for suites without 'model:' (a name from [tool.llmeval.models] "
+                         "or a reference like hf:DIR, openai:MODEL, python:mod:fn)")
+    group.addoption("--llmeval-baseline", default=None, metavar="REF",
+                    help="default baseline model for comparisons and pairwise judging")
+    group.addoption("--llmeval-judge", default=None, metavar="REF",
+                    help="default judge (openai:MODEL, anthropic:MODEL, hf:DIR, python:mod:fn, similarity:)")
+    group.addoption("--llmeval-json", default=None, metavar="PATH", help="write the results file here")
+    group.addoption("--llmeval-html", default=None, metavar="PATH",
+                    help="write a self-contained HTML report here")
+    group.addoption("--llmeval-compare", default=None, metavar="PATH",
+                    help="compare with an earlier results file and fail on a significant regression")
+    group.addoption("--llmeval-max-regression", default=None, type=float, metavar="X",
+                    help="with --llmeval-compare: also fail when a gate drops by more than X")
+    group.addoption("--llmeval-alpha", default=None, type=float, metavar="A",
+                    help="with --llmeval-compare: significance level (default 0.05, Holm-corrected)")
+    group.addoption("--llmeval-cache", default=None, metavar="DIR|off",
+                    help="cache directory for generations and verdicts (default: .llmeval_cache under "
+                         "the rootdir), or 'off'")
+    group.addoption("--llmeval-cache-readonly", action="store_true", default=None,
+                    help="read the cache but never write it (for CI)")
+    group.addoption("--llmeval-concurrency", default=None, type=int, metavar="N",
+                    help="requests in flight per API provider (default 8)")
+    group.addoption("--llmeval-seed", default=None, type=int, metavar="N",
+                    help="seed for bootstrap intervals (default 0)")
+    parser.addini("llmeval_patterns", "glob patterns of eval suite files", type="linelist",
+                  default=DEFAULT_PATTERNS)
+    parser.addini("llmeval_model", "default model reference", default=None)
+    parser.addini("llmeval_baseline", "default baseline model reference", default=None)
+    parser.addini("llmeval_judge", "default judge reference", default=None)
+    parser.addini("llmeval_metrics", "default metric gates for bare *.eval.jsonl suites "
+                  "(lines like 'exact_match>=0.8')", type="linelist", default=[])
+    parser.addini("llmeval_cache", "cache directory, or 'off'", default=None)
+    parser.addini("llmeval_concurrency", "requests in flight per API provider", default=None)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "llmeval: an item generated from an eval suite file")
+    session = LLMEvalSession(config)
+    config.stash[SESSION_KEY] = session
+    # The session object carries the reporting hooks (logreport, sessionfinish, terminal summary).
+    config.pluginmanager.register(session, "llmeval-session")
+
+
+def _matches(path: Path, patterns: list[str]) -> bool:
+    name = path.name
+    return any(fnmatch.fnmatch(name, p) for p in patterns)
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if _matches(file_path, parent.config.getini("llmeval_patterns")):
+        from pytest_llmeval.items import SuiteFile
+
+        return SuiteFile.from_parent(parent, path=file_path)  # type: ignore[no-any-return]
+    return None
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
+    outcome = yield
+    attach = getattr(item, "llmeval_attach", None)
+    if attach is not None:
+        attach(outcome.get_result())
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Send all items of one suite to one worker, so no case is generated twice."""
+    if config.getvalue("dist") != "load":
+        return None
+    from pytest_llmeval.xdist_scheduling import SuiteScheduling
+
+    return SuiteScheduling(config, log)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    sess = config.stash.get(SESSION_KEY, None)
+    if sess is not None:
+        sess.close()
+        config.pluginmanager.unregister(sess)
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="session")
+def llm_model(request: pytest.FixtureRequest) -> Any:
+    """The evaluated model (``--llmeval-model`` / ini ``llmeval_model``); override in a conftest.py."""
+    return request.config.stash[SESSION_KEY].default_model("model")
+
+
+@pytest.fixture(scope="session")
+def llm_baseline(request: pytest.FixtureRequest) -> Any:
+    """The baseline model (``--llmeval-baseline`` / ini ``llmeval_baseline``); override in a conftest.py."""
+    return request.config.stash[SESSION_KEY].default_model("baseline")
+
+
+@pytest.fixture(scope="session")
+def llm_generator(llm_model: Any, request: pytest.FixtureRequest) -> Any:
+    """``llm_generator(prompt, **params) -> str`` over ``llm_model`` (cached like the suites)."""
+    from pytest_llmeval.generator import Generator as _Generator
+
+    return _Generator(request.config.stash[SESSION_KEY].wrap(llm_model))
+
+
+@pytest.fixture(scope="session")
+def llm_judge(request: pytest.FixtureRequest) -> Any:
+    """The judge (``--llmeval-judge`` / ini ``llmeval_judge``); override in a conftest.py."""
+    return request.config.stash[SESSION_KEY].default_judge()

@@ -1,0 +1,107 @@
+"""The terminal summary: one row per suite and gate (value, interval, threshold, verdict, n)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from pytest_llmeval.results import AggregateResult, RunResult
+
+
+def _num(v: float | None) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    return f"{v:.3f}" if abs(v) < 1000 else f"{v:.0f}"
+
+
+def _verdict(agg: AggregateResult) -> str:
+    if agg.details.get("skipped"):
+        return "SKIP"
+    if agg.error:
+        return "ERROR"
+    if agg.passed is None:
+        return "-"
+    return "PASS" if agg.passed else "FAIL"
+
+
+def _threshold(agg: AggregateResult) -> str:
+    if agg.threshold is None:
+        return "-"
+    sign = ">=" if agg.op == "min" else "<="
+    lb = " (CI)" if agg.confidence is not None else ""
+    return f"{sign} {agg.threshold:g}{lb}"
+
+
+def _ci(agg: AggregateResult) -> str:
+    if not agg.ci or agg.ci[0] is None:
+        return "-"
+    return f"[{_num(agg.ci[0])}, {_num(agg.ci[1])}]"
+
+
+def summary_rows(run: RunResult) -> list[list[str]]:
+    rows = []
+    for suite in run.suites:
+        for agg in suite.aggregates:
+            label = agg.name
+            rows.append([suite.name, label, agg.model or suite.model or "-", _num(agg.value), _ci(agg),
+                         _threshold(agg), _verdict(agg), str(agg.n or "-")])
+            base = agg.details.get("baseline")
+            if base:
+                ci = base.get("ci")
+                ci_s = f"[{_num(ci[0])}, {_num(ci[1])}]" if ci else "-"
+                rows.append(["", "  baseline", str(base.get("model") or "-"), _num(base.get("value")), ci_s,
+                             "", "", ""])
+                dci = base.get("delta_ci") or [None, None]
+                rows.append(["", "  difference", "", f"{base.get('delta', 0):+.3f}",
+                             f"[{dci[0]:+.3f}, {dci[1]:+.3f}]" if dci[0] is not None else "-", "", "", ""])
+            for cat in suite.categories.get(agg.name, []):
+                rows.append(["", f"  {cat.category}", "", _num(cat.value), _ci(cat), "",
+                             _verdict(cat) if cat.passed is not None else "", str(cat.n)])
+    return rows
+
+
+def render_table(rows: list[list[str]], header: list[str]) -> list[str]:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    lines = [fmt.format(*header), fmt.format(*("-" * w for w in widths))]
+    lines += [fmt.format(*r).rstrip() for r in rows]
+    return lines
+
+
+HEADER = ["suite", "gate", "model", "value", "interval", "threshold", "verdict", "n"]
+
+
+def write_summary(tr: Any, run: RunResult, verbosity: int = 0) -> None:
+    if verbosity < 0 and all(a.passed is not False and not a.error for s in run.suites for a in s.aggregates):
+        return
+    tr.section("llmeval summary", sep="=")
+    rows = summary_rows(run)
+    if rows:
+        for line in render_table(rows, HEADER):
+            markup = {}
+            if line.rstrip().endswith(("FAIL", "ERROR")) or " FAIL " in line or " ERROR " in line:
+                markup = {"red": True}
+            tr.write_line(line, **markup)
+    else:
+        tr.write_line("no aggregate gates ran")
+    n_cases = sum(len(s.cases) for s in run.suites)
+    failed = sum(1 for s in run.suites for c in s.cases if c.status == "failed")
+    errors = sum(1 for s in run.suites for c in s.cases if c.status == "error")
+    tr.write_line(f"cases: {n_cases} evaluated, {failed} failed checks, {errors} errors")
+    warnings = [w for s in run.suites for w in s.warnings]
+    for w in warnings:
+        tr.write_line(f"warning: {w}", yellow=True)
+    if verbosity >= 0:
+        for suite in run.suites:
+            for name, report in suite.reports.items():
+                tr.write_line(f"{suite.name}::{name} report:")
+                for line in report.rstrip().splitlines():
+                    tr.write_line("    " + line)
+    for model, u in sorted(run.usage.items()):
+        if u:
+            parts = [f"{k}={v}" for k, v in u.items() if not isinstance(v, dict)]
+            cache = u.get("cache") if isinstance(u.get("cache"), dict) else None
+            if cache:
+                parts += [f"cache.{k}={v}" for k, v in cache.items()]
+            if parts:
+                tr.write_line(f"usage {model}: " + ", ".join(parts))

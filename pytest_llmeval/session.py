@@ -1,0 +1,362 @@
+"""The one session object of a run: model registry, cache, result collection and reporting.
+
+Registered as a plugin in ``pytest_configure`` (like xdist's ``DSession``), it
+receives the reports of every eval item. Under xdist, the workers evaluate
+suites and attach plain-dict payloads to their reports; only the controller
+(no ``workerinput``) collects them, prints the summary and writes the files.
+Heavy modules are imported inside methods, so a run without eval files pays
+nothing for it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+SESSION_KEY: pytest.StashKey[LLMEvalSession] = pytest.StashKey()
+API_SCHEMES = ("openai", "anthropic")
+CACHED_SCHEMES = ("hf", "openai", "anthropic")
+
+
+def _load_toml(path: Path) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.10 only
+        import tomli as tomllib
+    with path.open("rb") as fh:
+        return tomllib.load(fh)
+
+
+class LLMEvalSession:
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.is_worker = hasattr(config, "workerinput")
+        self.rootdir = Path(str(config.rootpath))
+        self.records: dict[str, dict[str, Any]] = {}
+        self._models: dict[str, Any] = {}
+        self._named: dict[str, Any] | None = None
+        self._cache: Any = None
+        self._cache_opened = False
+        self._judges: dict[str, Any] = {}
+        self.regressions: list[str] = []
+        self._run: Any = None
+        self._comparison: Any = None
+        self._compare_error: str | None = None
+        self.warnings: list[str] = []
+
+    # ------------------------------------------------------------------ settings
+
+    def option(self, name: str, ini: str | None = None) -> Any:
+        value = self.config.getoption(name, None)
+        if value is None and ini is not None:
+            value = self.config.getini(ini) or None
+        return value
+
+    @property
+    def seed(self) -> int:
+        return int(self.option("llmeval_seed") or 0)
+
+    @property
+    def concurrency(self) -> int | None:
+        value = self.option("llmeval_concurrency", "llmeval_concurrency")
+        if value is None:
+            return None
+        try:
+            n = int(value)
+            if n < 1:
+                raise ValueError
+        except ValueError:
+            raise pytest.UsageError(f"--llmeval-concurrency / llmeval_concurrency: expected a positive "
+                                    f"integer, got {value!r}") from None
+        return n
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "model": self.option("llmeval_model", "llmeval_model"),
+            "baseline": self.option("llmeval_baseline", "llmeval_baseline"),
+            "judge": self.option("llmeval_judge", "llmeval_judge"),
+            "seed": self.seed,
+            "concurrency": self.concurrency,
+            "cache": str(self.cache_dir()) if self.cache_dir() else "off",
+            "cache_readonly": bool(self.option("llmeval_cache_readonly")),
+            "python": sys.version.split()[0],
+            "pytest": pytest.__version__,
+        }
+
+    # ------------------------------------------------------------------ models
+
+    def named_models(self) -> dict[str, Any]:
+        """``[tool.llmeval.models]`` of the rootdir's pyproject.toml."""
+        if self._named is None:
+            self._named = {}
+            for candidate in (self.config.inipath, self.rootdir / "pyproject.toml"):
+                if candidate is not None and Path(candidate).name == "pyproject.toml" \
+                        and Path(candidate).is_file():
+                    data = _load_toml(Path(candidate))
+                    models = data.get("tool", {}).get("llmeval", {}).get("models", {})
+                    if not isinstance(models, dict):
+                        raise pytest.UsageError(f"{candidate}: [tool.llmeval.models] must be a table of "
+                                                f"name = \"ref\" or name = {{ref = ..., ...}}")
+                    self._named = dict(models)
+                    break
+        return self._named
+
+    def resolve(self, value: str, *, options: dict[str, Any] | None = None,
+                base_dir: Path | None = None) -> Any:
+        """A model from a name in ``[tool.llmeval.models]`` or a ``scheme:target`` reference.
+
+        Loaded once per process and shared by every suite that names it.
+        """
+        from pytest_llmeval.errors import ConfigError
+        from pytest_llmeval.models import BACKENDS, load_model
+
+        named = self.named_models()
+        opts = dict(options or {})
+        if value in named:
+            entry = named[value]
+            if isinstance(entry, str):
+                ref = entry
+            elif isinstance(entry, dict) and isinstance(entry.get("ref"), str):
+                entry = dict(entry)
+                ref = entry.pop("ref")
+                opts = {**entry, **opts}
+            else:
+                raise ConfigError(f"[tool.llmeval.models] {value}: expected a reference string or a table "
+                                  f"with 'ref', got {entry!r}")
+            name, base = value, self.rootdir
+        elif value.partition(":")[0] in BACKENDS:
+            ref, name, base = value, value, base_dir or self.rootdir
+        else:
+            known = sorted(named)
+            close = difflib.get_close_matches(value, known, n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise ConfigError(
+                f"unknown model '{value}'.{hint} Use a name from [tool.llmeval.models] in pyproject.toml "
+                f"({', '.join(known) or 'none defined'}) or a reference like hf:DIR, openai:MODEL, "
+                f"anthropic:MODEL, python:module:function, outputs:FILE.jsonl")
+        scheme = ref.partition(":")[0]
+        if scheme in API_SCHEMES and self.concurrency is not None:
+            opts.setdefault("concurrency", self.concurrency)
+        cache_flag = opts.pop("cache", None)
+        key = repr((ref, sorted(opts.items(), key=str), str(base), name))
+        if key not in self._models:
+            model = load_model(ref, name=name, options=opts, base_dir=base)
+            if cache_flag is not False and (scheme in CACHED_SCHEMES or cache_flag):
+                model = self.wrap(model)
+            self._models[key] = model
+        return self._models[key]
+
+    def default_model(self, kind: str) -> Any:
+        from pytest_llmeval.errors import ConfigError
+
+        value = self.option(f"llmeval_{kind}", f"llmeval_{kind}")
+        if not value:
+            raise ConfigError(
+                f"no {kind} configured: set '{kind}:' in the suite, pass --llmeval-{kind} REF (or ini "
+                f"llmeval_{kind}), or override the llm_{kind} fixture in a conftest.py")
+        return self.resolve(str(value))
+
+    def default_judge(self) -> Any:
+        from pytest_llmeval.errors import NoJudgeConfigured
+
+        value = self.option("llmeval_judge", "llmeval_judge")
+        if not value:
+            raise NoJudgeConfigured(
+                "no judge configured: pass --llmeval-judge REF (e.g. openai:gpt-4o, anthropic:MODEL, "
+                "similarity:), set ini llmeval_judge, set judge.model in the suite, or override the "
+                "llm_judge fixture")
+        return self.load_judge(str(value), {}, self.rootdir)
+
+    def load_judge(self, ref: str, options: dict[str, Any], base_dir: Path) -> Any:
+        from pytest_llmeval.judge import load_judge
+
+        opts = dict(options)
+        named = self.named_models()
+        if ref in named:
+            entry = named[ref]
+            if isinstance(entry, dict):
+                entry = dict(entry)
+                ref = entry.pop("ref")
+                opts = {**entry, **opts}
+            else:
+                ref = entry
+            base_dir = self.rootdir
+        if ref.partition(":")[0] in API_SCHEMES and self.concurrency is not None:
+            opts.setdefault("concurrency", self.concurrency)
+        key = repr((ref, sorted(opts.items(), key=str), str(base_dir)))
+        if key not in self._judges:
+            self._judges[key] = load_judge(ref, options=opts, base_dir=base_dir, cache=self.cache)
+        return self._judges[key]
+
+    # ------------------------------------------------------------------ cache
+
+    def cache_dir(self) -> Path | None:
+        value = self.option("llmeval_cache", "llmeval_cache")
+        if value is None:
+            return self.rootdir / ".llmeval_cache"
+        if str(value).lower() == "off":
+            return None
+        path = Path(str(value))
+        return path if path.is_absolute() else self.rootdir / path
+
+    @property
+    def cache(self) -> Any:
+        if not self._cache_opened:
+            self._cache_opened = True
+            directory = self.cache_dir()
+            if directory is not None:
+                from pytest_llmeval.cache import Cache
+
+                mode = "ro" if self.option("llmeval_cache_readonly") else "rw"
+                self._cache = Cache(directory / "cache.sqlite3", mode=mode)
+        return self._cache
+
+    def wrap(self, model: Any) -> Any:
+        """Accept a plain callable as a model, and put the cache in front of it when enabled."""
+        from pytest_llmeval.models.base import Model
+
+        if not isinstance(model, Model):
+            if callable(model):
+                from pytest_llmeval.models.python_backend import PythonModel
+
+                name = getattr(model, "__name__", "model")
+                model = PythonModel(model, name=name, target=f"<callable {name}>", options={})
+            else:
+                raise TypeError(f"expected a Model (with generate/fingerprint/describe) or a callable "
+                                f"prompt -> str, got {type(model).__name__}")
+            return model
+        if self.cache is None or type(model).__name__ == "CachedModel":
+            return model
+        from pytest_llmeval.cache import CachedModel
+
+        return CachedModel(model, self.cache)
+
+    # ------------------------------------------------------------------ results (controller)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        payload = getattr(report, "llmeval", None)
+        if payload is not None and not self.is_worker:
+            self.records[report.nodeid] = payload
+
+    def build_run(self) -> Any:
+        from pytest_llmeval.results import AggregateResult, CaseResult, RunResult, SuiteResult
+
+        suites: dict[str, SuiteResult] = {}
+        order: dict[str, list[tuple[int, CaseResult]]] = {}
+        models: dict[str, Any] = {}
+        usage: dict[str, Any] = {}
+        for payload in self.records.values():
+            meta = payload["suite"]
+            sr = suites.get(meta["file"])
+            if sr is None:
+                sr = suites[meta["file"]] = SuiteResult(
+                    name=meta["name"], file=meta["file"], model=meta.get("model"),
+                    baseline=meta.get("baseline"), n_cases=meta.get("n_cases", 0),
+                    suite_hash=meta.get("suite_hash"), error=meta.get("error"))
+                order[meta["file"]] = []
+            for w in meta.get("warnings", []):
+                if w not in sr.warnings:
+                    sr.warnings.append(w)
+            models.update(meta.get("models", {}))
+            for name, u in (meta.get("usage") or {}).items():
+                usage[name] = u
+            if payload["type"] == "case":
+                order[meta["file"]].append((payload["index"], CaseResult.from_dict(payload["case"])))
+            else:
+                agg = AggregateResult.from_dict(payload["aggregate"])
+                sr.aggregates.append(agg)
+                if payload.get("categories"):
+                    sr.categories[agg.name] = [AggregateResult.from_dict(c) for c in payload["categories"]]
+                if payload.get("report"):
+                    sr.reports[agg.name] = payload["report"]
+        for file, sr in suites.items():
+            sr.cases = [c for _, c in sorted(order[file], key=lambda t: t[0])]
+        run = RunResult(suites=sorted(suites.values(), key=lambda s: s.file), models=models,
+                        settings=self.settings(), usage=usage)
+        return run
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if self.is_worker or not self.records:
+            return
+        self._run = run = self.build_run()
+        json_path = self.option("llmeval_json")
+        if json_path:
+            run.save(json_path)
+        old_path = self.option("llmeval_compare")
+        if old_path:
+            self._compare(run, Path(old_path))
+            if self.regressions and session.exitstatus == 0:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        html_path = self.option("llmeval_html")
+        if html_path:
+            from pytest_llmeval.report.html import write_html
+
+            write_html(run, html_path, comparison=self._comparison, baseline=getattr(self, "_old", None))
+        if os.environ.get("GITHUB_STEP_SUMMARY"):
+            from pytest_llmeval.report.markdown import append_github_summary
+
+            append_github_summary(run, self._comparison)
+
+    def _compare(self, run: Any, old_path: Path) -> None:
+        from pytest_llmeval.compare import compare_runs
+        from pytest_llmeval.results import load_results
+
+        try:
+            old = load_results(old_path)
+        except (OSError, ValueError) as exc:
+            self._compare_error = f"--llmeval-compare: {exc}"
+            self.regressions.append(self._compare_error)
+            return
+        self._old = old
+        alpha = self.option("llmeval_alpha") or 0.05
+        comparison = compare_runs(old, run, alpha=alpha,
+                                  max_regression=self.option("llmeval_max_regression"), seed=self.seed)
+        self._comparison = comparison
+        self.regressions.extend(f"{g.suite}::{g.name}" for g in comparison.regressions)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.is_worker or self._run is None:
+            return
+        from pytest_llmeval.report.terminal import write_summary
+
+        write_summary(terminalreporter, self._run, verbosity=self.config.get_verbosity())
+        if self._compare_error:
+            terminalreporter.write_line(self._compare_error, red=True)
+        elif self._comparison is not None:
+            terminalreporter.section("llmeval: comparison with the baseline run", sep="-")
+            for line in self._comparison.format_text().splitlines():
+                terminalreporter.write_line(line)
+        json_path = self.option("llmeval_json")
+        if json_path:
+            terminalreporter.write_line(f"llmeval: results written to {json_path}")
+        html_path = self.option("llmeval_html")
+        if html_path:
+            terminalreporter.write_line(f"llmeval: HTML report written to {html_path}")
+
+    def usage(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for model in self._models.values():
+            inner = getattr(model, "model", model)
+            fn = getattr(inner, "usage", None)
+            if callable(fn):
+                u = fn()
+                if u:
+                    out[model.name] = u
+            stats_fn = getattr(model, "stats", None)
+            if callable(stats_fn):
+                out.setdefault(model.name, {})
+                out[model.name] = {**out[model.name], "cache": stats_fn()}
+        return out
+
+    def close(self) -> None:
+        for model in self._models.values():
+            close = getattr(model, "close", None)
+            if callable(close):
+                close()
+        if self._cache is not None:
+            self._cache.close()

@@ -1,0 +1,748 @@
+"""Eval-file schema: load suites (YAML / JSONL) and their cases (JSONL / YAML / CSV), validate, keep lines.
+
+Every problem becomes a :class:`~pytest_llmeval.errors.SpecError` naming the
+file, the line, the key, what was expected and, for misspelt keys or metric
+names, what was probably meant. Nothing here imports pytest.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import hashlib
+import io
+import json
+import re
+import string
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from pytest_llmeval.errors import ConfigError, SpecError
+
+CASE_RESERVED = {"id", "reference", "assert", "category", "difficulty", "tags"}
+CHECK_KINDS = ("equals", "contains", "not_contains", "regex", "is_json", "json_schema",
+               "max_length", "python")
+GATE_OPTIONS = {"min", "max", "confidence", "case_min", "per_category", "metric", "max_regression"}
+
+
+# --------------------------------------------------------------------------- YAML with lines
+
+
+class _LineLoader(yaml.SafeLoader):
+    """A safe loader that records each mapping key's and list item's line, and rejects duplicate keys."""
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> LineDict:
+    loader.flatten_mapping(node)
+    result = LineDict()
+    result.line = node.start_mark.line + 1
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if not isinstance(key, (str, int, float, bool)) and key is not None:
+            raise SpecError(f"mapping keys must be plain strings, got {type(key).__name__}",
+                            line=key_node.start_mark.line + 1)
+        if key in result:
+            raise SpecError(f"duplicate key '{key}' (first at line {result.lines[key]})",
+                            line=key_node.start_mark.line + 1, key=str(key))
+        result[key] = loader.construct_object(value_node, deep=True)
+        result.lines[key] = key_node.start_mark.line + 1
+    return result
+
+
+def _construct_sequence(loader: _LineLoader, node: yaml.SequenceNode) -> LineList:
+    result = LineList(loader.construct_object(child, deep=True) for child in node.value)
+    result.line = node.start_mark.line + 1
+    result.lines = [child.start_mark.line + 1 for child in node.value]
+    return result
+
+
+class LineDict(dict):  # type: ignore[type-arg]
+    """A dict that remembers the line of each key (and of itself)."""
+
+    line: int | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lines: dict[Any, int] = {}
+
+
+class LineList(list):  # type: ignore[type-arg]
+    """A list that remembers the line of each item (and of itself)."""
+
+    line: int | None = None
+    lines: list[int]
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
+
+
+def line_of(data: Any, loc: tuple[Any, ...]) -> int | None:
+    """The best line for a location path (pydantic ``loc``) inside line-tracked data."""
+    line = getattr(data, "line", None)
+    node = data
+    for part in loc:
+        if isinstance(node, LineDict) and part in node:
+            line = node.lines.get(part, line)
+            node = node[part]
+        elif isinstance(node, LineList) and isinstance(part, int) and 0 <= part < len(node):
+            line = node.lines[part]
+            node = node[part]
+        else:
+            break
+        line = getattr(node, "line", None) or line
+    return line
+
+
+def read_text(path: Path) -> str:
+    """Read UTF-8 text with an error that names the line of the first bad byte."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise SpecError("file not found", path=str(path)) from None
+    except OSError as exc:
+        raise SpecError(f"cannot read file: {exc.strerror}", path=str(path)) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise SpecError(
+            f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
+            f"save the file as UTF-8", path=str(path), line=line) from None
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+def load_yaml(path: Path) -> Any:
+    """Parse YAML, keeping lines; syntax errors name the line and the problem."""
+    text = read_text(path)
+    try:
+        return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - _LineLoader is a SafeLoader
+    except SpecError as exc:
+        exc.path = str(path)
+        raise SpecError(exc.message, path=str(path), line=exc.line, key=exc.key) from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise SpecError(f"invalid YAML: {problem}", path=str(path), line=line) from None
+    except yaml.YAMLError as exc:
+        raise SpecError(f"invalid YAML: {exc}", path=str(path)) from None
+
+
+# --------------------------------------------------------------------------- schema
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class GenerationSpec(_Strict):
+    max_new_tokens: int | None = Field(default=None, gt=0)
+    temperature: float = Field(default=0.0, ge=0)
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    top_k: int | None = Field(default=None, gt=0)
+    stop: list[str] = Field(default_factory=list)
+    seed: int | None = None
+
+    @field_validator("stop", mode="before")
+    @classmethod
+    def _one_stop(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+
+class Message(_Strict):
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class ScoreJudgeSpec(_Strict):
+    criteria: str | None = None
+    min_mean: float | None = None
+    confidence: float | None = Field(default=None, gt=0, lt=1)
+    rubric: dict[str, str] | None = None
+    scale: tuple[int, int] | None = None
+    max_regression: float | None = None
+
+
+class PairwiseJudgeSpec(_Strict):
+    against: str = "baseline"
+    criteria: str | None = None
+    min_win_rate: float | None = Field(default=None, ge=0, le=1)
+    confidence: float | None = Field(default=None, gt=0, lt=1)
+    swap: bool = True
+    max_regression: float | None = None
+
+
+class JudgeSpec(_Strict):
+    model: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+    prompt_score: str | None = None
+    prompt_pairwise: str | None = None
+    score: ScoreJudgeSpec | None = None
+    pairwise: PairwiseJudgeSpec | None = None
+
+
+class SuiteSpec(_Strict):
+    name: str | None = None
+    description: str | None = None
+    model: str | None = None
+    model_options: dict[str, Any] = Field(default_factory=dict)
+    baseline: str | None = None
+    baseline_options: dict[str, Any] = Field(default_factory=dict)
+    prompt: str | None = None
+    messages: list[Message] | None = None
+    system: str | None = None
+    generation: GenerationSpec = Field(default_factory=GenerationSpec)
+    repeat: int = Field(default=1, ge=1, le=1000)
+    confidence: float = Field(default=0.95, gt=0, lt=1)
+    seed: int = 0
+    cases: str | list[Any]
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    assert_: list[Any] = Field(default_factory=list, alias="assert")
+    judge: JudgeSpec | None = None
+    contamination: dict[str, Any] | None = None
+    tags: list[str] = Field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- runtime objects
+
+
+@dataclass(frozen=True)
+class Check:
+    """One per-case check from an ``assert:`` list."""
+
+    kind: str
+    value: Any
+    options: dict[str, Any] = field(default_factory=dict)
+    line: int | None = None
+
+    def describe(self) -> str:
+        return f"{self.kind}: {self.value!r}"
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A metric threshold: ``metrics: {name: {min: ..., <metric options>}}``."""
+
+    name: str
+    metric: str
+    metric_options: dict[str, Any]
+    min: float | None = None
+    max: float | None = None
+    confidence: float | None = None
+    case_min: float | None = None
+    per_category: bool = False
+    max_regression: float | None = None
+    line: int | None = None
+
+    @property
+    def threshold(self) -> float | None:
+        return self.min if self.min is not None else self.max
+
+    @property
+    def op(self) -> str:
+        return "max" if self.max is not None and self.min is None else "min"
+
+
+@dataclass
+class Case:
+    id: str
+    fields: dict[str, Any]
+    reference: list[str] | None
+    checks: list[Check]
+    category: str | None = None
+    difficulty: str | None = None
+    tags: list[str] = field(default_factory=list)
+    line: int | None = None
+    source: str | None = None
+
+    @property
+    def reference_display(self) -> Any:
+        if self.reference is None:
+            return None
+        return self.reference[0] if len(self.reference) == 1 else list(self.reference)
+
+
+@dataclass
+class Suite:
+    """A validated suite, ready to become items."""
+
+    name: str
+    path: Path
+    spec: SuiteSpec
+    cases: list[Case]
+    gates: list[Gate]
+    suite_hash: str
+    template_fields: list[str]
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    def render(self, case: Case) -> str | list[dict[str, str]]:
+        """The prompt for a case: text, or chat messages when the suite uses ``messages:``."""
+        values = _template_values(case)
+        spec = self.spec
+        if spec.messages is not None:
+            msgs = [{"role": m.role, "content": m.content.format_map(values)} for m in spec.messages]
+            if spec.system is not None and not any(m["role"] == "system" for m in msgs):
+                msgs.insert(0, {"role": "system", "content": spec.system.format_map(values)})
+            return msgs
+        template = spec.prompt if spec.prompt is not None else "{prompt}"
+        if "messages" in case.fields and spec.prompt is None:
+            return list(case.fields["messages"])
+        text = template.format_map(values)
+        if spec.system is not None:
+            return [{"role": "system", "content": spec.system.format_map(values)},
+                    {"role": "user", "content": text}]
+        return text
+
+
+def _template_values(case: Case) -> dict[str, Any]:
+    values = dict(case.fields)
+    values.setdefault("id", case.id)
+    if case.reference is not None:
+        values.setdefault("reference", case.reference[0])
+    if case.category is not None:
+        values.setdefault("category", case.category)
+    return values
+
+
+# --------------------------------------------------------------------------- validation helpers
+
+
+def _did_you_mean(word: str, options: list[str] | set[str]) -> str:
+    close = difflib.get_close_matches(str(word), sorted(options), n=1, cutoff=0.6)
+    return f" Did you mean '{close[0]}'?" if close else ""
+
+
+def _loc_str(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _fields_of(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """Known keys at a location of the schema (for 'did you mean')."""
+    current: Any = model
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        fld = getattr(current, "model_fields", {}).get(part)
+        if fld is None:
+            for f in getattr(current, "model_fields", {}).values():
+                if f.alias == part:
+                    fld = f
+        if fld is None:
+            return []
+        ann = fld.annotation
+        nxt = None
+        for cand in (ann, *getattr(ann, "__args__", ())):
+            for sub in (cand, *getattr(cand, "__args__", ())):
+                if isinstance(sub, type) and issubclass(sub, BaseModel):
+                    nxt = sub
+        if nxt is None:
+            return []
+        current = nxt
+    return [f.alias or name for name, f in getattr(current, "model_fields", {}).items()]
+
+
+def _validation_error(exc: ValidationError, data: Any, path: Path) -> SpecError:
+    problems = []
+    first_line = None
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        line = line_of(data, loc)
+        first_line = first_line or line
+        key = _loc_str(loc)
+        if err["type"] == "extra_forbidden":
+            hint = _did_you_mean(str(loc[-1]), _fields_of(SuiteSpec, loc))
+            msg = f"unknown key '{loc[-1]}'.{hint}"
+        elif err["type"] == "missing":
+            msg = f"missing required key '{loc[-1]}'"
+        else:
+            got = err.get("input")
+            got_s = repr(got) if not isinstance(got, (dict, list)) else type(got).__name__
+            msg = f"{err['msg']} (got {got_s})"
+        where = f"line {line}: " if line else ""
+        problems.append(f"{where}{key}: {msg}" if key else f"{where}{msg}")
+    return SpecError("invalid suite:\n  " + "\n  ".join(problems), path=str(path), line=first_line)
+
+
+def template_fields(template: str, where: str, path: Path, line: int | None) -> list[str]:
+    """Names a ``str.format`` template uses; errors for malformed templates."""
+    names: list[str] = []
+    try:
+        for _, fname, fmt, conv in string.Formatter().parse(template):
+            if fname is None:
+                continue
+            if fname == "" or fname.isdigit():
+                raise SpecError(
+                    f"{where}: positional placeholder '{{{fname}}}' is not allowed; name a case field "
+                    f"like '{{text}}' (write '{{{{' and '}}}}' for literal braces)",
+                    path=str(path), line=line)
+            base = re.split(r"[.\[]", fname, maxsplit=1)[0]
+            if base != fname:
+                raise SpecError(f"{where}: placeholder '{{{fname}}}' must be a plain field name",
+                                path=str(path), line=line)
+            names.append(fname)
+    except ValueError as exc:
+        raise SpecError(f"{where}: malformed template ({exc}); write '{{{{' and '}}}}' for literal "
+                        f"braces", path=str(path), line=line) from None
+    return names
+
+
+# --------------------------------------------------------------------------- cases
+
+
+def _parse_checks(raw: Any, path: Path, line: int | None, where: str) -> list[Check]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise SpecError(f"{where}: 'assert' must be a list of checks like [{{contains: 'x'}}], "
+                        f"got {type(raw).__name__}", path=str(path), line=line, key="assert")
+    checks = []
+    lines = getattr(raw, "lines", None)
+    for i, item in enumerate(raw):
+        iline = lines[i] if lines else line
+        if not isinstance(item, dict):
+            raise SpecError(f"{where}: each check must be a mapping like {{contains: 'x'}}, got {item!r}",
+                            path=str(path), line=iline, key=f"assert[{i}]")
+        kinds = [k for k in item if k in CHECK_KINDS]
+        extra = [k for k in item if k not in CHECK_KINDS and k not in ("ignore_case", "message")]
+        if len(kinds) != 1 or extra:
+            bad = extra[0] if extra else None
+            hint = _did_you_mean(bad, CHECK_KINDS) if bad else ""
+            raise SpecError(
+                f"{where}: check {dict(item)!r} must have exactly one of {', '.join(CHECK_KINDS)}"
+                f" (options: ignore_case, message).{hint}", path=str(path), line=iline,
+                key=f"assert[{i}]")
+        kind = kinds[0]
+        value = item[kind]
+        options = {k: v for k, v in item.items() if k != kind}
+        _validate_check(kind, value, path, iline, where)
+        checks.append(Check(kind=kind, value=value, options=options, line=iline))
+    return checks
+
+
+def _validate_check(kind: str, value: Any, path: Path, line: int | None, where: str) -> None:
+    def bad(expected: str) -> SpecError:
+        return SpecError(f"{where}: '{kind}' expects {expected}, got {value!r}", path=str(path),
+                         line=line, key=kind)
+
+    if kind in ("contains", "not_contains"):
+        if not (isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))):
+            raise bad("a string or a list of strings")
+    elif kind == "equals":
+        if not isinstance(value, (str, int, float, bool)):
+            raise bad("a string")
+    elif kind == "regex":
+        if not isinstance(value, str):
+            raise bad("a regular expression string")
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise SpecError(f"{where}: invalid regex {value!r}: {exc}", path=str(path), line=line,
+                            key=kind) from None
+    elif kind == "is_json":
+        if not isinstance(value, bool):
+            raise bad("true or false")
+    elif kind == "json_schema":
+        if not isinstance(value, dict):
+            raise bad("a JSON schema mapping")
+        from jsonschema import Draft202012Validator
+        from jsonschema.exceptions import SchemaError
+
+        try:
+            Draft202012Validator.check_schema(value)
+        except SchemaError as exc:
+            raise SpecError(f"{where}: invalid JSON schema: {exc.message}", path=str(path), line=line,
+                            key=kind) from None
+    elif kind == "max_length":
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise bad("a non-negative integer (characters)")
+    elif kind == "python":
+        if not isinstance(value, str) or value.count(":") != 1:
+            raise bad("'module:function'")
+
+
+def _read_cases_file(path: Path) -> list[tuple[Any, int]]:
+    """Raw case records with their line numbers, from JSONL, YAML or CSV."""
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        return read_jsonl(path)
+    if suffix in (".yaml", ".yml"):
+        data = load_yaml(path)
+        if data is None:
+            raise SpecError("cases file is empty; expected a list of cases", path=str(path))
+        if not isinstance(data, list):
+            raise SpecError(f"expected a YAML list of cases, got {type(data).__name__}", path=str(path),
+                            line=getattr(data, "line", None))
+        return list(zip(data, data.lines))
+    if suffix == ".csv":
+        text = read_text(path)
+        reader = csv.DictReader(io.StringIO(text))
+        if not reader.fieldnames:
+            raise SpecError("CSV cases file has no header row", path=str(path), line=1)
+        rows = []
+        for row in reader:
+            if None in row:
+                raise SpecError(f"row has more cells than the header ({len(reader.fieldnames)})",
+                                path=str(path), line=reader.line_num)
+            rows.append((dict(row), reader.line_num))
+        return rows
+    raise SpecError(f"unsupported cases file type '{suffix}'; use .jsonl, .yaml/.yml or .csv",
+                    path=str(path))
+
+
+def read_jsonl(path: Path) -> list[tuple[Any, int]]:
+    text = read_text(path)
+    rows = []
+    loads = json.loads
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append((loads(line), lineno))
+        except json.JSONDecodeError as exc:
+            raise SpecError(f"invalid JSON at column {exc.colno}: {exc.msg}", path=str(path),
+                            line=lineno) from None
+    return rows
+
+
+def _case_id(record: dict[str, Any]) -> str:
+    blob = json.dumps(record, sort_keys=True, default=str, ensure_ascii=False).encode()
+    return hashlib.sha1(blob).hexdigest()[:10]
+
+
+def build_cases(records: list[tuple[Any, int]], source: Path, fields_needed: list[str],
+                suite_checks: list[Check]) -> list[Case]:
+    cases: list[Case] = []
+    seen: dict[str, int] = {}
+    src = str(source)
+    for index, (rec, line) in enumerate(records):
+        where = f"case {index + 1}"
+        if not isinstance(rec, dict):
+            raise SpecError(f"{where}: expected a mapping of fields, got {type(rec).__name__}",
+                            path=src, line=line)
+        raw_id = rec.get("id")
+        if raw_id is None:
+            cid = _case_id(rec)
+        elif isinstance(raw_id, (str, int)) and not isinstance(raw_id, bool):
+            cid = str(raw_id)
+            if not cid or "::" in cid or "\n" in cid or "]" in cid:
+                raise SpecError(f"{where}: invalid id {raw_id!r}: use a non-empty id without '::', ']' "
+                                f"or newlines", path=src, line=line, key="id")
+        else:
+            raise SpecError(f"{where}: 'id' must be a string or integer, got {raw_id!r}", path=src,
+                            line=line, key="id")
+        if cid in seen:
+            what = f"duplicate case id '{cid}'" if raw_id is not None else \
+                f"duplicate case (same content as the case at line {seen[cid]})"
+            raise SpecError(f"{what}; first at line {seen[cid]}. Give each case a unique 'id'",
+                            path=src, line=line, key="id")
+        seen[cid] = line
+        where = f"case '{cid}'"
+        ref = rec.get("reference")
+        if ref is not None:
+            if isinstance(ref, (str, int, float)) and not isinstance(ref, bool):
+                ref = [str(ref)]
+            elif isinstance(ref, list) and ref and all(isinstance(r, str) for r in ref):
+                ref = list(ref)
+            else:
+                raise SpecError(f"{where}: 'reference' must be a string or a non-empty list of "
+                                f"strings, got {ref!r}", path=src, line=line, key="reference")
+        tags = rec.get("tags") or []
+        if isinstance(tags, str):
+            tags = [tags]
+        if not isinstance(tags, list):
+            raise SpecError(f"{where}: 'tags' must be a list of strings", path=src, line=line, key="tags")
+        category = rec.get("category")
+        difficulty = rec.get("difficulty")
+        fields = {k: v for k, v in rec.items() if k not in CASE_RESERVED}
+        missing = [f for f in fields_needed if f not in fields and f not in ("id", "reference", "category")]
+        if "reference" in fields_needed and ref is None:
+            missing.append("reference")
+        if missing:
+            have = ", ".join(sorted(fields)) or "none"
+            hint = _did_you_mean(missing[0], list(fields))
+            raise SpecError(
+                f"{where}: the prompt template uses {{{missing[0]}}} but the case has no "
+                f"'{missing[0]}' field (its fields: {have}).{hint}", path=src, line=line,
+                key=missing[0])
+        checks = suite_checks + _parse_checks(rec.get("assert"), source, line, where)
+        cases.append(Case(id=cid, fields=fields, reference=ref, checks=checks,
+                          category=None if category is None else str(category),
+                          difficulty=None if difficulty is None else str(difficulty),
+                          tags=[str(t) for t in tags], line=line, source=src))
+    return cases
+
+
+# --------------------------------------------------------------------------- gates
+
+
+def parse_gates(metrics: dict[str, Any], data: Any, path: Path) -> list[Gate]:
+    from pytest_llmeval.metrics.base import build_metric
+
+    gates = []
+    for name, raw in metrics.items():
+        line = line_of(data, ("metrics", name))
+        where = f"metrics.{name}"
+        if raw is None:
+            opts: dict[str, Any] = {}
+        elif isinstance(raw, (int, float)) and not isinstance(raw, bool):
+            opts = {"min": float(raw)}
+        elif isinstance(raw, dict):
+            opts = dict(raw)
+        else:
+            raise SpecError(f"{where}: expected a mapping like {{min: 0.8}} or a number (the minimum), "
+                            f"got {raw!r}", path=str(path), line=line, key=where)
+        gate_opts = {k: opts.pop(k) for k in list(opts) if k in GATE_OPTIONS}
+        metric = str(gate_opts.pop("metric", name))
+        for key in ("min", "max", "case_min", "max_regression"):
+            v = gate_opts.get(key)
+            if v is not None and (not isinstance(v, (int, float)) or isinstance(v, bool)):
+                raise SpecError(f"{where}.{key}: expected a number, got {v!r}", path=str(path),
+                                line=line, key=f"{where}.{key}")
+        if gate_opts.get("min") is not None and gate_opts.get("max") is not None:
+            raise SpecError(f"{where}: give 'min' or 'max', not both", path=str(path), line=line)
+        conf = gate_opts.get("confidence")
+        if conf is not None and not (isinstance(conf, (int, float)) and 0 < conf < 1):
+            raise SpecError(f"{where}.confidence: expected a number between 0 and 1 (e.g. 0.95), "
+                            f"got {conf!r}", path=str(path), line=line)
+        try:
+            build_metric(metric, opts)
+        except ConfigError as exc:
+            raise SpecError(f"{where}: {exc}", path=str(path), line=line, key=where) from None
+        gates.append(Gate(name=name, metric=metric, metric_options=opts, min=gate_opts.get("min"),
+                          max=gate_opts.get("max"), confidence=conf,
+                          case_min=gate_opts.get("case_min"),
+                          per_category=bool(gate_opts.get("per_category", False)),
+                          max_regression=gate_opts.get("max_regression"), line=line))
+    return gates
+
+
+def parse_metric_shorthand(entries: list[str]) -> dict[str, Any]:
+    """ini ``llmeval_metrics`` lines: ``exact_match``, ``exact_match>=0.8`` or ``rougeL: {min: 0.3}``."""
+    metrics: dict[str, Any] = {}
+    for entry in entries:
+        entry = entry.strip()
+        if not entry:
+            continue
+        m = re.fullmatch(r"([\w:.\-]+)\s*(>=|<=)\s*([0-9.]+)", entry)
+        if m:
+            metrics[m.group(1)] = {"min" if m.group(2) == ">=" else "max": float(m.group(3))}
+        elif re.fullmatch(r"[\w:.\-]+", entry):
+            metrics[entry] = {}
+        else:
+            parsed = yaml.safe_load(entry)
+            if not isinstance(parsed, dict):
+                raise ConfigError(f"llmeval_metrics: cannot parse {entry!r}; write 'name', "
+                                  f"'name>=0.8' or 'name: {{min: 0.8}}'")
+            metrics.update(parsed)
+    return metrics
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def file_hash(*paths: Path) -> str:
+    h = hashlib.sha256()
+    for p in paths:
+        try:
+            h.update(p.read_bytes())
+        except OSError:
+            pass
+    return h.hexdigest()[:16]
+
+
+def load_suite(path: Path, *, default_metrics: dict[str, Any] | None = None) -> Suite:
+    """Load and validate a suite file (``*.eval.yaml``/``.yml`` or a bare ``*.eval.jsonl``)."""
+    path = Path(path)
+    if path.suffix.lower() == ".jsonl":
+        return _load_jsonl_suite(path, default_metrics or {})
+    data = load_yaml(path)
+    if data is None:
+        raise SpecError("empty suite file; a suite needs at least 'cases:' (see the README's schema)",
+                        path=str(path))
+    if not isinstance(data, dict):
+        raise SpecError(f"a suite must be a YAML mapping with keys like prompt/cases/metrics, got "
+                        f"{type(data).__name__}", path=str(path), line=getattr(data, "line", 1))
+    try:
+        spec = SuiteSpec.model_validate(data)
+    except ValidationError as exc:
+        raise _validation_error(exc, data, path) from None
+    if spec.prompt is not None and spec.messages is not None:
+        raise SpecError("give 'prompt' or 'messages', not both", path=str(path),
+                        line=line_of(data, ("messages",)))
+    needed: list[str] = []
+    if spec.prompt is not None:
+        needed += template_fields(spec.prompt, "prompt", path, line_of(data, ("prompt",)))
+    if spec.messages is not None:
+        for i, m in enumerate(spec.messages):
+            needed += template_fields(m.content, f"messages[{i}].content", path,
+                                      line_of(data, ("messages", i)))
+    if spec.system is not None:
+        needed += template_fields(spec.system, "system", path, line_of(data, ("system",)))
+    if spec.prompt is None and spec.messages is None:
+        needed = []  # each case then carries 'prompt' or 'messages' itself (checked below)
+    suite_checks = _parse_checks(data.get("assert"), path, line_of(data, ("assert",)), "suite")
+    hash_paths = [path]
+    if isinstance(spec.cases, str):
+        cases_path = (path.parent / spec.cases)
+        if not cases_path.is_file():
+            raise SpecError(f"cases file '{spec.cases}' not found (looked for {cases_path}); paths are "
+                            f"relative to the suite file", path=str(path), line=line_of(data, ("cases",)),
+                            key="cases")
+        records = _read_cases_file(cases_path)
+        source = cases_path
+        hash_paths.append(cases_path)
+    else:
+        lines = getattr(data["cases"], "lines", None) or [None] * len(spec.cases)
+        records = list(zip(spec.cases, lines))
+        source = path
+    if not records:
+        raise SpecError("the suite has no cases", path=str(source), line=line_of(data, ("cases",)))
+    seen: set[str] = set()
+    uniq = [f for f in needed if not (f in seen or seen.add(f))]
+    cases = build_cases(records, source, uniq, suite_checks)
+    if spec.prompt is None and spec.messages is None:
+        _require_prompt_field(cases)
+    gates = parse_gates(spec.metrics or default_metrics or {}, data, path)
+    _check_judge(spec, cases, data, path)
+    name = spec.name or path.name.split(".eval.")[0]
+    return Suite(name=name, path=path, spec=spec, cases=cases, gates=gates,
+                 suite_hash=file_hash(*hash_paths), template_fields=uniq)
+
+
+def _require_prompt_field(cases: list[Case]) -> None:
+    for c in cases:
+        if "prompt" not in c.fields and "messages" not in c.fields:
+            raise SpecError(f"case '{c.id}': no 'prompt' (or 'messages') field, and the suite has no "
+                            f"'prompt:' template", path=c.source, line=c.line)
+
+
+def _check_judge(spec: SuiteSpec, cases: list[Case], data: Any, path: Path) -> None:
+    j = spec.judge
+    if j is None:
+        return
+    if j.score is None and j.pairwise is None:
+        raise SpecError("judge: needs 'score:' and/or 'pairwise:'", path=str(path),
+                        line=line_of(data, ("judge",)), key="judge")
+
+
+def _load_jsonl_suite(path: Path, default_metrics: dict[str, Any]) -> Suite:
+    records = read_jsonl(path)
+    if not records:
+        raise SpecError("empty suite: a *.eval.jsonl file holds one JSON case per line", path=str(path))
+    spec = SuiteSpec(cases=[])
+    cases = build_cases(records, path, [], [])
+    _require_prompt_field(cases)
+    gates = parse_gates(default_metrics, None, path)
+    return Suite(name=path.name.split(".eval.")[0], path=path, spec=spec, cases=cases, gates=gates,
+                 suite_hash=file_hash(path), template_fields=[])
