@@ -41,10 +41,12 @@ class SuiteFile(pytest.File):
             defaults = parse_metric_shorthand(self.config.getini("llmeval_metrics"))
             self.suite = load_suite(self.path, default_metrics=defaults)
         except SpecError as exc:
+            self.config.stash[SESSION_KEY].bad_suites += 1
             if exc.path is None:
                 exc = SpecError(exc.message, path=str(self.path), line=exc.line, key=exc.key)
             raise self.CollectError(_rel(exc.format(), self.config)) from None
         except ConfigError as exc:
+            self.config.stash[SESSION_KEY].bad_suites += 1
             raise self.CollectError(f"{self.path}: {exc}") from None
         suite = self.suite
         for index, case in enumerate(suite.cases):

@@ -48,6 +48,7 @@ class LLMEvalSession:
         self._comparison: Any = None
         self._compare_error: str | None = None
         self.warnings: list[str] = []
+        self.bad_suites = 0
 
     # ------------------------------------------------------------------ settings
 
@@ -237,6 +238,16 @@ class LLMEvalSession:
         return CachedModel(model, self.cache)
 
     # ------------------------------------------------------------------ results (controller)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> None:
+        """A broken eval file is a collection error for that file alone: the other suites still run.
+
+        pytest stops a session on any collection error; when every collection error
+        is an invalid eval file, the run goes on (the errors still fail the run).
+        """
+        if self.bad_suites and session.testsfailed == self.bad_suites:
+            session.config.option.continue_on_collection_errors = True
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         payload = getattr(report, "llmeval", None)

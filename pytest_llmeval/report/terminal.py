@@ -54,9 +54,11 @@ def summary_rows(run: RunResult) -> list[list[str]]:
                 dci = base.get("delta_ci") or [None, None]
                 rows.append(["", "  difference", "", f"{base.get('delta', 0):+.3f}",
                              f"[{dci[0]:+.3f}, {dci[1]:+.3f}]" if dci[0] is not None else "-", "", "", ""])
+            per_category = "failing_categories" in agg.details
             for cat in suite.categories.get(agg.name, []):
-                rows.append(["", f"  {cat.category}", "", _num(cat.value), _ci(cat), "",
-                             _verdict(cat) if cat.passed is not None else "", str(cat.n)])
+                rows.append(["", f"  {cat.category}", "", _num(cat.value), _ci(cat),
+                             _threshold(cat) if per_category else "",
+                             _verdict(cat) if per_category else "", str(cat.n)])
     return rows
 
 
@@ -72,7 +74,7 @@ HEADER = ["suite", "gate", "model", "value", "interval", "threshold", "verdict",
 
 
 def write_summary(tr: Any, run: RunResult, verbosity: int = 0) -> None:
-    if verbosity < 0 and all(a.passed is not False and not a.error for s in run.suites for a in s.aggregates):
+    if verbosity < -1 and all(a.passed is not False and not a.error for s in run.suites for a in s.aggregates):
         return
     tr.section("llmeval summary", sep="=")
     rows = summary_rows(run)
