@@ -1,0 +1,223 @@
+"""BLEU and chrF, computed by nltk and sacrebleu, all on a 0-1 scale.
+
+- ``bleu``: nltk ``corpus_bleu`` (the corpus value; per-case display score is
+  nltk ``sentence_bleu`` with the same options).
+- ``sentence_bleu``: the mean of nltk ``sentence_bleu`` over cases.
+- ``sacrebleu``: sacrebleu corpus BLEU (per case: sacrebleu sentence BLEU with
+  effective order, as ``sacrebleu.sentence_bleu`` does).
+- ``chrf``: sacrebleu corpus chrF (per case: sentence chrF).
+
+sacrebleu reports 0-100; its scores are divided by 100 here so that every
+BLEU-like threshold in an eval file is on the same 0-1 scale. Every case may
+have any number of references; for sacrebleu the reference streams are padded
+with ``None``, which sacrebleu documents as "no reference in this stream".
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from pytest_llmeval.errors import ConfigError
+from pytest_llmeval.metrics._options import boolean, checked_options, choice, integer
+from pytest_llmeval.metrics.base import Metric, References, register_metric
+
+NLTK_TOKENIZERS = ("whitespace", "13a")
+# nltk's method6 asserts on any sentence without a matching trigram, so a run
+# would crash on ordinary data; it is refused with that reason.
+SMOOTHINGS = ("method0", "method1", "method2", "method3", "method4", "method5", "method7")
+SACREBLEU_TOKENIZERS = ("13a", "intl", "none", "zh", "char")
+
+
+def _weights(metric: str, max_n: Any, weights: Any) -> tuple[float, ...]:
+    if weights is not None:
+        if max_n is not None:
+            raise ConfigError(f"metric '{metric}': give 'max_n' or 'weights', not both.")
+        ok = (
+            isinstance(weights, (list, tuple))
+            and weights
+            and all(
+                isinstance(w, (int, float)) and not isinstance(w, bool) and w >= 0 for w in weights
+            )
+            and sum(weights) > 0
+        )
+        if not ok:
+            raise ConfigError(
+                f"metric '{metric}': option 'weights' must be a non-empty list of non-negative "
+                f"numbers, one per n-gram order (e.g. [0.5, 0.5]), got {weights!r}."
+            )
+        return tuple(float(w) for w in weights)
+    n = integer(metric, "max_n", 4 if max_n is None else max_n, minimum=1, maximum=10)
+    return (1.0 / n,) * n
+
+
+class NltkBleu:
+    """nltk sentence and corpus BLEU with tokenization, weights and smoothing fixed once."""
+
+    def __init__(
+        self, metric: str, tokenize: str, lowercase: Any, smoothing: str, max_n: Any, weights: Any
+    ) -> None:
+        from nltk.translate.bleu_score import SmoothingFunction
+
+        self.tokenize_name = choice(metric, "tokenize", tokenize, NLTK_TOKENIZERS)
+        self.lowercase = boolean(metric, "lowercase", lowercase)
+        if smoothing == "method6":
+            raise ConfigError(
+                f"metric '{metric}': smoothing 'method6' is not supported: nltk's method6 fails "
+                f"on any output without a matching trigram. Use method4 or method7 instead."
+            )
+        self.smoothing_name = choice(metric, "smoothing", smoothing, SMOOTHINGS)
+        self.weights = _weights(metric, max_n, weights)
+        self.smoothing = getattr(SmoothingFunction(), self.smoothing_name)
+        self._split: Callable[[str], list[str]] = str.split
+        if self.tokenize_name == "13a":
+            from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
+
+            tok13a = Tokenizer13a()
+            self._split = lambda text: tok13a(text).split()
+
+    def options(self) -> dict[str, Any]:
+        return {
+            "tokenize": self.tokenize_name,
+            "lowercase": self.lowercase,
+            "smoothing": self.smoothing_name,
+            "weights": list(self.weights),
+        }
+
+    def tokens(self, text: str) -> list[str]:
+        return self._split(text.lower() if self.lowercase else text)
+
+    def sentence(self, prediction: str, references: References) -> float:
+        from nltk.translate.bleu_score import sentence_bleu
+
+        with warnings.catch_warnings():
+            # nltk warns on every sentence with no n-gram overlap; that is a 0, not a problem.
+            warnings.simplefilter("ignore", UserWarning)
+            return float(
+                sentence_bleu(
+                    [self.tokens(r) for r in references],
+                    self.tokens(prediction),
+                    weights=self.weights,
+                    smoothing_function=self.smoothing,
+                )
+            )
+
+    def corpus(self, predictions: Sequence[str], references: Sequence[References]) -> float:
+        if not predictions:
+            return float("nan")
+        from nltk.translate.bleu_score import corpus_bleu
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return float(
+                corpus_bleu(
+                    [[self.tokens(r) for r in refs] for refs in references],
+                    [self.tokens(p) for p in predictions],
+                    weights=self.weights,
+                    smoothing_function=self.smoothing,
+                )
+            )
+
+
+def reference_streams(references: Sequence[References]) -> list[list[str | None]]:
+    """Transpose per-case reference lists into sacrebleu streams, padding with ``None``."""
+    width = max((len(refs) for refs in references), default=0)
+    return [[refs[i] if i < len(refs) else None for refs in references] for i in range(width)]
+
+
+class Sacre:
+    """A sacrebleu metric pair (corpus scorer, sentence scorer) scaled to 0-1."""
+
+    def __init__(self, corpus_metric: Any, sentence_metric: Any) -> None:
+        self._corpus = corpus_metric
+        self._sentence = sentence_metric
+
+    def sentence(self, prediction: str, references: References) -> float:
+        return float(self._sentence.sentence_score(prediction, list(references)).score) / 100.0
+
+    def corpus(self, predictions: Sequence[str], references: Sequence[References]) -> float:
+        if not predictions:
+            return float("nan")
+        streams = reference_streams(references)
+        return float(self._corpus.corpus_score(list(predictions), streams).score) / 100.0
+
+
+@register_metric("bleu")
+@checked_options("bleu")
+def bleu(
+    tokenize: str = "whitespace",
+    lowercase: Any = False,
+    smoothing: str = "method0",
+    max_n: Any = None,
+    weights: Any = None,
+) -> Metric:
+    """nltk corpus BLEU (default 4-gram, uniform weights, no smoothing, as nltk's defaults)."""
+    scorer = NltkBleu("bleu", tokenize, lowercase, smoothing, max_n, weights)
+    return Metric(
+        name="bleu",
+        kind="corpus",
+        score_case=scorer.sentence,
+        score_corpus=scorer.corpus,
+        options=scorer.options(),
+    )
+
+
+@register_metric("sentence_bleu")
+@checked_options("sentence_bleu")
+def sentence_bleu(
+    tokenize: str = "whitespace",
+    lowercase: Any = False,
+    smoothing: str = "method0",
+    max_n: Any = None,
+    weights: Any = None,
+) -> Metric:
+    """Mean of nltk sentence BLEU; short outputs usually want ``smoothing: method1``."""
+    scorer = NltkBleu("sentence_bleu", tokenize, lowercase, smoothing, max_n, weights)
+    return Metric(
+        name="sentence_bleu", kind="mean", score_case=scorer.sentence, options=scorer.options()
+    )
+
+
+@register_metric("sacrebleu")
+@checked_options("sacrebleu")
+def sacrebleu(tokenize: str = "13a", lowercase: Any = False) -> Metric:
+    """sacrebleu corpus BLEU / 100 (standard smoothing ``exp``)."""
+    from sacrebleu.metrics import BLEU
+
+    tok = choice("sacrebleu", "tokenize", tokenize, SACREBLEU_TOKENIZERS)
+    lower = boolean("sacrebleu", "lowercase", lowercase)
+    scorer = Sacre(
+        BLEU(tokenize=tok, lowercase=lower),
+        BLEU(tokenize=tok, lowercase=lower, effective_order=True),
+    )
+    return Metric(
+        name="sacrebleu",
+        kind="corpus",
+        score_case=scorer.sentence,
+        score_corpus=scorer.corpus,
+        options={"tokenize": tok, "lowercase": lower},
+    )
+
+
+@register_metric("chrf")
+@checked_options("chrf")
+def chrf(char_order: Any = 6, word_order: Any = 0, beta: Any = 2, lowercase: Any = False) -> Metric:
+    """sacrebleu corpus chrF / 100; ``word_order: 2`` gives chrF++."""
+    from sacrebleu.metrics import CHRF
+
+    options: dict[str, Any] = {
+        "char_order": integer("chrf", "char_order", char_order, minimum=1),
+        "word_order": integer("chrf", "word_order", word_order, minimum=0),
+        "beta": integer("chrf", "beta", beta, minimum=0),
+        "lowercase": boolean("chrf", "lowercase", lowercase),
+    }
+    metric = CHRF(**options)
+    scorer = Sacre(metric, metric)
+    return Metric(
+        name="chrf",
+        kind="corpus",
+        score_case=scorer.sentence,
+        score_corpus=scorer.corpus,
+        options=options,
+    )
