@@ -330,7 +330,7 @@ class SuiteEvaluator:
                                   method=est.method, category=cat, kind="category", metric=gate.metric,
                                   threshold=gate.threshold, op=gate.op, confidence=gate.confidence,
                                   model=self.model.name)
-            if gate.threshold is not None:
+            if gate.per_category and gate.threshold is not None:
                 row.passed = stats.clears(est, gate.threshold, gate.op, gate.confidence)
             rows.append(row)
         return rows

@@ -204,7 +204,7 @@ class LLMEvalItem(pytest.Item):
         return super()._repr_failure_py(excinfo, style=style)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
-        return self.path, (self._line - 1) if self._line else None, f"{self.parent.suite.name}::{self.name}"
+        return self.path, (self._line - 1) if self._line else None, f"{self.path.name}::{self.name}"
 
 
 class CaseItem(LLMEvalItem):
