@@ -1,0 +1,285 @@
+"""Judge gates in suites: ``judge: score: {...}`` and ``judge: pairwise: {...}``.
+
+Each gate sends all its verdict requests to the judge in one batch, turns them
+into an aggregate with a confidence interval, and writes a failure message that
+shows the evidence (the lowest-scored or the lost cases, with the outputs and
+the judge's reasoning). A verdict that could not be obtained makes the gate an
+error: never a silent pass or fail.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pytest_llmeval.errors import ConfigError
+from pytest_llmeval.judge.base import CompareRequest, Judge, ScoreRequest, parse_rubric
+from pytest_llmeval.judge.pairwise import pair_stats
+from pytest_llmeval.judge.verdicts import PairVerdict, ScoreVerdict
+from pytest_llmeval.results import AggregateResult
+from pytest_llmeval.stats import bootstrap_mean, clears, sign_test, win_rate
+
+SCORE_KEYS = ("criteria", "min_mean", "min", "confidence", "rubric")
+PAIRWISE_KEYS = ("against", "criteria", "min_win_rate", "min", "confidence", "swap")
+SHOW_CASES = 5
+"""How many lowest-scored / lost cases a failure message shows in full."""
+SHOW_CHARS = 600
+"""Longest excerpt of one output in a message."""
+
+
+@dataclass(frozen=True)
+class JudgeCase:
+    """What a judge gate needs of one case."""
+
+    id: str
+    prompt: str
+    output: str | None
+    baseline_output: str | None = None
+    reference: str | Sequence[str] | None = None
+
+
+@dataclass
+class GateOutcome:
+    """A judge gate's result.
+
+    Attributes:
+        aggregate: the gate's aggregate (``passed`` None and ``error`` set when a
+            verdict could not be obtained).
+        per_case: JSON-able verdict per case id (for ``CaseResult.judge``).
+        message: readable report: value, interval, n, threshold, evidence.
+    """
+
+    aggregate: AggregateResult
+    per_case: dict[str, dict[str, Any]] = field(default_factory=dict)
+    message: str = ""
+
+
+def _check_config(config: Mapping[str, Any], known: Sequence[str], where: str) -> None:
+    if not isinstance(config, Mapping):
+        raise ConfigError(f"{where} must be a mapping of options, got {config!r}")
+    for key in config:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), list(known), n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise ConfigError(f"{where}: unknown option '{key}'.{hint} "
+                              f"Known options: {', '.join(known)}.")
+
+
+def _threshold(config: Mapping[str, Any], key: str, where: str,
+               bounds: tuple[float, float] | None = None) -> float | None:
+    if key in config and "min" in config:
+        raise ConfigError(f"{where}: give either '{key}' or 'min', not both")
+    value = config.get(key, config.get("min"))
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{where}.{key} must be a number, got {value!r}")
+    if bounds and not bounds[0] <= value <= bounds[1]:
+        raise ConfigError(f"{where}.{key} must be between {bounds[0]} and {bounds[1]}, "
+                          f"got {value!r}")
+    return float(value)
+
+
+def _gate_confidence(config: Mapping[str, Any], where: str) -> float | None:
+    value = config.get("confidence")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+        raise ConfigError(f"{where}.confidence must be a number between 0 and 1 (e.g. 0.95), "
+                          f"got {value!r}")
+    return float(value)
+
+
+def _excerpt(text: str | None) -> str:
+    if text is None:
+        return "<no output>"
+    if len(text) <= SHOW_CHARS:
+        return text
+    return text[:SHOW_CHARS] + f"... [{len(text) - SHOW_CHARS} more characters]"
+
+
+def _indent(text: str, prefix: str = "      ") -> str:
+    return "\n".join(prefix + line for line in text.splitlines() or [""])
+
+
+def _error_text(failed: Sequence[tuple[str, BaseException | str]]) -> str:
+    lines = [f"{len(failed)} judge verdict(s) could not be obtained, so the gate has no verdict:"]
+    for case_id, err in failed:
+        lines.append(f"  case[{case_id}]: {err}")
+    return "\n".join(lines)
+
+
+def _verdict_line(name: str, value: float, ci: tuple[float, float], n: int, level: float,
+                  threshold: float | None, gate_conf: float | None, passed: bool | None,
+                  what: str) -> str:
+    head = f"{name} = {value:.3f} ({level:.0%} CI [{ci[0]:.3f}, {ci[1]:.3f}], n={n})"
+    if threshold is None:
+        return head + " (no threshold)"
+    rule = (f"lower bound of the {gate_conf:.0%} interval must be >= {threshold:g}"
+            if gate_conf is not None else f"must be >= {threshold:g}")
+    state = "passed" if passed else "FAILED"
+    return f"{head} {state}: {what} {rule}"
+
+
+def run_score_gate(judge: Judge, cases: Sequence[JudgeCase], config: Mapping[str, Any], *,
+                   confidence: float, seed: int) -> GateOutcome:
+    """The ``judge_score`` gate: mean judge score with a bootstrap interval vs ``min_mean``.
+
+    Args:
+        judge: the judge.
+        cases: the suite's cases with the evaluated model's outputs.
+        config: ``criteria``, ``min_mean`` (or ``min``), ``confidence``, ``rubric``.
+        confidence: the suite's interval level (the gate's own ``confidence`` wins).
+        seed: bootstrap seed.
+    """
+    where = "judge.score"
+    _check_config(config, SCORE_KEYS, where)
+    threshold = _threshold(config, "min_mean", where)
+    gate_conf = _gate_confidence(config, where)
+    level = gate_conf if gate_conf is not None else confidence
+    rubric = parse_rubric(config.get("rubric"), f"{where}.rubric")
+    criteria = config.get("criteria")
+    judged = [c for c in cases if c.output is not None]
+    outcomes = judge.score_many([ScoreRequest(c.prompt, c.output or "", criteria, c.reference,
+                                              rubric) for c in judged])
+    per_case: dict[str, dict[str, Any]] = {}
+    failed: list[tuple[str, BaseException | str]] = [
+        (c.id, "the model produced no output for this case (its generation failed)")
+        for c in cases if c.output is None]
+    good: list[tuple[JudgeCase, ScoreVerdict]] = []
+    for case, out in zip(judged, outcomes, strict=True):
+        if isinstance(out, BaseException):
+            failed.append((case.id, out))
+            per_case[case.id] = {"error": str(out)}
+        else:
+            good.append((case, out))
+            per_case[case.id] = out.to_dict()
+    for case_id, err in failed:
+        per_case.setdefault(case_id, {"error": str(err)})
+    agg = AggregateResult(name="judge_score", value=None, n=len(good), threshold=threshold,
+                          op="min", confidence=gate_conf, kind="judge_score", method="bootstrap",
+                          details={"judge": judge.name, "criteria": criteria})
+    if not cases:
+        agg.error = "the suite has no cases to judge"
+        return GateOutcome(agg, per_case, agg.error)
+    if failed:
+        agg.error = _error_text(failed)
+        agg.details["n_errors"] = len(failed)
+        return GateOutcome(agg, per_case, agg.error)
+    scores = [v.score for _, v in good]
+    est = bootstrap_mean(scores, level, seed=seed)
+    agg.value, agg.ci = est.value, (est.low, est.high)
+    agg.passed = clears(est, threshold, "min", gate_conf) if threshold is not None else None
+    scale = good[0][1].scale
+    agg.details.update({
+        "mean": est.value, "scale": list(scale),
+        "histogram": {str(k): v for k, v in sorted(Counter(round(s) for s in scores).items())},
+    })
+    if any(v.rubric for _, v in good):
+        names = list(good[0][1].rubric or {})
+        agg.details["rubric_means"] = {
+            name: sum((v.rubric or {}).get(name, 0.0) for _, v in good) / len(good)
+            for name in names}
+    head = _verdict_line("judge_score", est.value, (est.low, est.high), est.n, level,
+                         threshold, gate_conf, agg.passed, "mean score")
+    lowest = sorted(good, key=lambda cv: cv[1].score)[:SHOW_CASES]
+    lines = [head, f"lowest-scored cases (scale {scale[0]}-{scale[1]}):"]
+    for case, v in lowest:
+        lines.append(f"  case[{case.id}] score {v.score:g}")
+        lines.append(f"    prompt:\n{_indent(_excerpt(case.prompt))}")
+        lines.append(f"    output:\n{_indent(_excerpt(case.output))}")
+        lines.append(f"    judge's reasoning:\n{_indent(v.reasoning or '<none>')}")
+    return GateOutcome(agg, per_case, "\n".join(lines))
+
+
+def run_pairwise_gate(judge: Judge, cases: Sequence[JudgeCase], config: Mapping[str, Any], *,
+                      model_name: str, baseline_name: str, confidence: float,
+                      seed: int) -> GateOutcome:
+    """The ``win_rate[model>baseline]`` gate: (W + T/2)/n with a bootstrap interval.
+
+    Also reports W/L/T, the sign-test p value of W vs L, position consistency,
+    first-position preference, winner/loser lengths and the length-controlled
+    win rate. The message lists the cases the model lost, with both outputs and
+    the judge's reasoning.
+    """
+    where = "judge.pairwise"
+    _check_config(config, PAIRWISE_KEYS, where)
+    threshold = _threshold(config, "min_win_rate", where, bounds=(0.0, 1.0))
+    gate_conf = _gate_confidence(config, where)
+    level = gate_conf if gate_conf is not None else confidence
+    swap = config.get("swap")
+    if swap is not None and not isinstance(swap, bool):
+        raise ConfigError(f"{where}.swap must be true or false, got {swap!r}")
+    criteria = config.get("criteria")
+    name = f"win_rate[{model_name}>{baseline_name}]"
+    judged = [c for c in cases if c.output is not None and c.baseline_output is not None]
+    outcomes = judge.compare_many([
+        CompareRequest(c.prompt, c.output or "", c.baseline_output or "", criteria, c.reference,
+                       swap) for c in judged])
+    per_case: dict[str, dict[str, Any]] = {}
+    failed: list[tuple[str, BaseException | str]] = []
+    for c in cases:
+        if c.output is None or c.baseline_output is None:
+            who = model_name if c.output is None else baseline_name
+            failed.append((c.id, f"{who} produced no output for this case (its generation failed)"))
+    good: list[tuple[JudgeCase, PairVerdict]] = []
+    for case, out in zip(judged, outcomes, strict=True):
+        if isinstance(out, BaseException):
+            failed.append((case.id, out))
+        else:
+            good.append((case, out))
+            per_case[case.id] = {"verdict": _outcome(out), "model": model_name,
+                                 "baseline": baseline_name, **out.to_dict(),
+                                 "reasoning": out.reasoning}
+    for case_id, err in failed:
+        per_case[case_id] = {"error": str(err)}
+    agg = AggregateResult(name=name, value=None, n=len(good), threshold=threshold, op="min",
+                          confidence=gate_conf, kind="win_rate", method="bootstrap",
+                          model=model_name, details={"judge": judge.name, "criteria": criteria,
+                                                     "baseline": baseline_name})
+    if not cases:
+        agg.error = "the suite has no cases to compare"
+        return GateOutcome(agg, per_case, agg.error)
+    if failed:
+        agg.error = _error_text(failed)
+        agg.details["n_errors"] = len(failed)
+        return GateOutcome(agg, per_case, agg.error)
+    stats = pair_stats([v for _, v in good])
+    est = win_rate(stats.wins, stats.losses, stats.ties, level, seed=seed)
+    p_value = sign_test(stats.wins, stats.losses)
+    agg.value, agg.ci = est.value, (est.low, est.high)
+    agg.passed = clears(est, threshold, "min", gate_conf) if threshold is not None else None
+    agg.details.update({**stats.to_dict(), "sign_test_p": p_value})
+    head = _verdict_line(name, est.value, (est.low, est.high), est.n, level, threshold,
+                         gate_conf, agg.passed, "win rate (W + T/2)/n")
+    lines = [head, _stats_line(stats.to_dict(), p_value)]
+    lost = [(c, v) for c, v in good if v.winner == "B"]
+    if lost:
+        lines.append(f"cases {model_name} lost ({len(lost)}"
+                     + (f", first {SHOW_CASES} shown" if len(lost) > SHOW_CASES else "") + "):")
+    for case, v in lost[:SHOW_CASES]:
+        lines.append(f"  case[{case.id}]")
+        lines.append(f"    prompt:\n{_indent(_excerpt(case.prompt))}")
+        lines.append(f"    {model_name}:\n{_indent(_excerpt(case.output))}")
+        lines.append(f"    {baseline_name}:\n{_indent(_excerpt(case.baseline_output))}")
+        lines.append(f"    judge's reasoning:\n{_indent(v.reasoning or '<none>')}")
+    return GateOutcome(agg, per_case, "\n".join(lines))
+
+
+def _outcome(v: PairVerdict) -> str:
+    return {"A": "win", "B": "loss"}.get(v.winner, "tie")
+
+
+def _fmt(x: Any, spec: str) -> str:
+    return "n/a" if x is None else format(x, spec)
+
+
+def _stats_line(s: Mapping[str, Any], p_value: float) -> str:
+    return (f"W/L/T {s['wins']}/{s['losses']}/{s['ties']}, sign test p={p_value:.3g}; "
+            f"position consistency {_fmt(s['consistency_rate'], '.0%')}, first-position "
+            f"preference {_fmt(s['first_position_preference'], '.0%')}; mean length winner "
+            f"{_fmt(s['mean_len_winner'], '.0f')} vs loser {_fmt(s['mean_len_loser'], '.0f')} "
+            f"chars; length-controlled win rate {_fmt(s['lc_win_rate'], '.3f')}")
