@@ -1,0 +1,469 @@
+"""What the API backends (``openai:``, ``anthropic:``) share: options, keys, retries, usage.
+
+A backend subclasses :class:`ApiModel` and supplies three things: how to build
+its SDK client, how to make one call, and how to read an SDK exception
+(:meth:`ApiModel._classify`). Everything else lives here:
+
+- all requests of a :meth:`ApiModel.generate` call run at once on a thread pool,
+  up to a limit shared by every model that talks to the same endpoint;
+- each request retries on 429, 408/409, 5xx, timeouts, connection errors and
+  malformed bodies, with exponential backoff and full jitter, honouring
+  ``retry-after-ms`` / ``retry-after``; the SDK's own retries are off;
+- a request that still fails gets a :class:`~pytest_llmeval.errors.ModelError`
+  in its slot naming the status, the number of attempts and the last error;
+- token usage and cost are counted for the run summary;
+- the key is read from the environment, and never appears in
+  ``describe()``, ``identity()``, errors or the cache.
+
+Threads with the synchronous SDK client were measured against ``AsyncOpenAI``
+on one event loop (200 calls, 200 ms latency, 32 in flight, same server):
+1.77 s and 0.54 s CPU for threads, 1.92 s and 0.62 s CPU for asyncio. Threads
+are also free of the "an event loop is already running" problem, so they won.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import random
+import re
+import threading
+import time
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pytest_llmeval.errors import ConfigError, ModelError
+from pytest_llmeval.models.base import GenerationOutcome, GenerationRequest, ModelBase
+
+OnResult = Callable[[int, GenerationOutcome], None]
+"""Called as ``on_result(index, outcome)`` from a worker thread as soon as a request finishes."""
+
+RETRYABLE_STATUS = frozenset({408, 409, 429})
+"""Retried besides every 5xx (409 is the providers' "conflict, try again")."""
+
+MAX_RETRY_AFTER = 60.0
+"""A server's ``retry-after`` is honoured up to this many seconds per wait."""
+
+
+class MissingAPIKey(ConfigError):
+    """The environment variable that should hold an API key is unset or empty.
+
+    Attributes:
+        env_var: the variable's name (the only thing about the key that is ever shown).
+    """
+
+    def __init__(self, ref: str, env_var: str) -> None:
+        self.env_var = env_var
+        super().__init__(
+            f"{ref}: no API key: the environment variable {env_var} is not set. Export it "
+            f"(keys are read from the environment only), name another variable with the "
+            f"'api_key_env' option, or set 'api_key_env: null' for a local server without keys."
+        )
+
+
+@dataclass(frozen=True)
+class Failure:
+    """What went wrong with one attempt, as the retry loop needs to know it."""
+
+    message: str
+    retryable: bool
+    status: int | None = None
+    retry_after: float | None = None
+
+
+class Usage:
+    """Thread-safe counters of one model's API traffic (printed in the run summary)."""
+
+    def __init__(self, price: dict[str, float] | None) -> None:
+        self._lock = threading.Lock()
+        self._price = price
+        self.requests = 0
+        self.attempts = 0
+        self.failures = 0
+        self.input_tokens = 0
+        self.output_tokens = 0
+
+    def attempt(self) -> None:
+        with self._lock:
+            self.attempts += 1
+
+    def finished(self, *, ok: bool, input_tokens: int = 0, output_tokens: int = 0) -> None:
+        with self._lock:
+            self.requests += 1
+            self.failures += 0 if ok else 1
+            self.input_tokens += input_tokens
+            self.output_tokens += output_tokens
+
+    def as_dict(self) -> dict[str, Any]:
+        with self._lock:
+            d: dict[str, Any] = {
+                "requests": self.requests,
+                "attempts": self.attempts,
+                "retries": self.attempts - self.requests,
+                "failures": self.failures,
+                "input_tokens": self.input_tokens,
+                "output_tokens": self.output_tokens,
+            }
+            if self._price is not None:
+                d["cost_usd"] = (
+                    self.input_tokens * self._price["input"]
+                    + self.output_tokens * self._price["output"]
+                ) / 1e6
+            return d
+
+
+class _Limiter:
+    """A counting semaphore for one endpoint, sized by the strictest model that uses it.
+
+    Models join with their ``concurrency`` and leave on ``close()`` or when they
+    are garbage-collected, so a model loaded once with a small limit does not
+    throttle later runs in the same process.
+    """
+
+    def __init__(self) -> None:
+        self._members: weakref.WeakKeyDictionary[object, int] = weakref.WeakKeyDictionary()
+        self._busy = 0
+        self._cond = threading.Condition()
+
+    def join(self, member: object, concurrency: int) -> None:
+        with self._cond:
+            self._members[member] = concurrency
+
+    def leave(self, member: object) -> None:
+        with self._cond:
+            self._members.pop(member, None)
+            self._cond.notify_all()
+
+    def __enter__(self) -> None:
+        with self._cond:
+            while self._busy >= min(self._members.values(), default=1):
+                self._cond.wait()
+            self._busy += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self._cond:
+            self._busy -= 1
+            self._cond.notify()
+
+
+_limiters: dict[tuple[str, str], _Limiter] = {}
+_limiters_lock = threading.Lock()
+
+
+def provider_limiter(scheme: str, base_url: str | None) -> _Limiter:
+    """The limiter shared by every model of ``scheme`` at ``base_url`` in this process."""
+    key = (scheme, base_url or "default")
+    with _limiters_lock:
+        return _limiters.setdefault(key, _Limiter())
+
+
+def parse_retry_after(headers: Any) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""
+    if headers is None:
+        return None
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    ra = headers.get("retry-after")
+    if not ra:
+        return None
+    try:
+        return max(0.0, float(ra))
+    except ValueError:
+        pass
+    import email.utils  # only a date-valued retry-after needs it
+
+    try:
+        when = email.utils.parsedate_to_datetime(ra)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+_KEYLIKE = re.compile(r"\b(sk-[A-Za-z0-9_\-*]{6,})")
+
+
+class ApiModel(ModelBase):
+    """Base class of the API backends (see the module docstring).
+
+    Subclasses set ``scheme``, ``default_key_env`` and implement ``_make_client``,
+    ``_call`` and ``_classify``.
+    """
+
+    default_key_env = ""
+    extra_options: frozenset[str] = frozenset()
+    """Options a subclass accepts besides the common ones."""
+
+    COMMON_OPTIONS = frozenset(
+        {
+            "base_url",
+            "api_key_env",
+            "concurrency",
+            "timeout",
+            "max_retries",
+            "retry_backoff",
+            "retry_backoff_max",
+            "price",
+            "extra_body",
+            "headers",
+        }
+    )
+
+    def __init__(self, name: str, target: str, options: dict[str, Any]) -> None:
+        super().__init__(name, target, options)
+        self.ref = f"{self.scheme}:{target}"
+        self._check_options(options)
+        self.base_url: str | None = _opt_str(options, "base_url", self.ref)
+        self.concurrency = opt_int(options, "concurrency", 8, self.ref, minimum=1)
+        self.timeout = _opt_float(options, "timeout", 60.0, self.ref)
+        self.max_retries = opt_int(options, "max_retries", 6, self.ref, minimum=0)
+        self.retry_backoff = _opt_float(options, "retry_backoff", 0.5, self.ref)
+        self.retry_backoff_max = _opt_float(options, "retry_backoff_max", 30.0, self.ref)
+        self.extra_body = _opt_dict(options, "extra_body", self.ref)
+        self.headers = {str(k): str(v) for k, v in _opt_dict(options, "headers", self.ref).items()}
+        self.price = _parse_price(options.get("price"), self.ref)
+        self._api_key = self._resolve_key(options)
+        self._usage = Usage(self.price)
+        self._limiter = provider_limiter(self.scheme, self.base_url)
+        self._limiter.join(self, self.concurrency)
+        self._client: Any = None
+        self._client_lock = threading.Lock()
+
+    # -- identity and reporting -------------------------------------------------
+
+    def identity(self) -> dict[str, Any]:
+        """Scheme, model, endpoint (and ``extra_body`` when set: it changes answers); no key."""
+        ident: dict[str, Any] = {
+            "scheme": self.scheme,
+            "model": self.target,
+            "base_url": self.base_url,
+        }
+        if self.extra_body:
+            ident["extra_body"] = self.extra_body
+        return ident
+
+    def usage(self) -> dict[str, Any]:
+        """Requests, attempts, retries, failures, tokens (and ``cost_usd`` with a ``price``)."""
+        return self._usage.as_dict()
+
+    def close(self) -> None:
+        """Close the SDK client and stop counting toward the endpoint's limit."""
+        self._limiter.leave(self)
+        with self._client_lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    # -- generation --------------------------------------------------------------
+
+    def generate(
+        self, requests: Sequence[GenerationRequest], on_result: OnResult | None = None
+    ) -> list[GenerationOutcome]:
+        """Run every request concurrently (up to the provider's limit), in request order.
+
+        ``on_result(index, outcome)`` is called as soon as each request finishes, so a
+        caller (the cache) can keep finished work even if the process dies mid-batch.
+        """
+        results: list[GenerationOutcome] = [ModelError("not run")] * len(requests)
+        if not requests:
+            return results
+        from concurrent.futures import ThreadPoolExecutor  # kept off the import path of cached runs
+
+        self._limiter.join(self, self.concurrency)  # again, in case close() came before
+        client = self._get_client()
+
+        def run(i: int) -> None:
+            outcome = self._one(client, requests[i])
+            results[i] = outcome
+            if on_result is not None:
+                on_result(i, outcome)
+
+        workers = min(self.concurrency, len(requests))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=self.scheme) as pool:
+            futures = [pool.submit(run, i) for i in range(len(requests))]
+            try:
+                for f in futures:
+                    f.result()
+            except BaseException:
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+        return results
+
+    def _one(self, client: Any, request: GenerationRequest) -> GenerationOutcome:
+        """One request with retries; returns the text or a ModelError (never raises)."""
+        attempts = 0
+        while True:
+            attempts += 1
+            self._usage.attempt()
+            try:
+                with self._limiter:
+                    text, tokens_in, tokens_out = self._call(client, request)
+            except Exception as exc:  # classified below; nothing escapes a worker
+                failure = self._classify(exc)
+            else:
+                self._usage.finished(ok=True, input_tokens=tokens_in, output_tokens=tokens_out)
+                return text
+            if not failure.retryable or attempts > self.max_retries:
+                self._usage.finished(ok=False)
+                status = f"HTTP {failure.status}" if failure.status else "no HTTP status"
+                tried = f"after {attempts} attempt{'s' if attempts > 1 else ''}"
+                why = "" if failure.retryable else " (not retryable)"
+                return ModelError(
+                    self.redact(
+                        f"{self.ref}: request failed {tried}{why}; last error: {status}: "
+                        f"{failure.message}"
+                    )
+                )
+            time.sleep(self._backoff(attempts, failure.retry_after))
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        """Full jitter over an exponential cap, or the server's ``retry-after`` when it sent one."""
+        if retry_after is not None:
+            return min(retry_after, MAX_RETRY_AFTER)
+        cap = min(self.retry_backoff_max, self.retry_backoff * 2 ** (attempt - 1))
+        return random.uniform(0, cap)
+
+    def _get_client(self) -> Any:
+        """The SDK client, built on first use so a fully cached run never imports the SDK."""
+        with self._client_lock:
+            if self._client is None:
+                self._client = self._make_client(self._api_key or "no-key-needed")
+            return self._client
+
+    def redact(self, text: str) -> str:
+        """``text`` with the key (and anything that looks like a provider key) masked."""
+        if self._api_key:
+            text = text.replace(self._api_key, "***")
+        return _KEYLIKE.sub("sk-***", text)
+
+    # -- for subclasses ----------------------------------------------------------
+
+    def _make_client(self, api_key: str) -> Any:
+        """Build the SDK client with ``max_retries=0`` and ``timeout=self.timeout``."""
+        raise NotImplementedError
+
+    def _call(self, client: Any, request: GenerationRequest) -> tuple[str, int, int]:
+        """One API call: (text, input tokens, output tokens). Raise on any failure."""
+        raise NotImplementedError
+
+    def _classify(self, exc: Exception) -> Failure:
+        """Turn an exception from :meth:`_call` into a :class:`Failure`."""
+        raise NotImplementedError
+
+    # -- configuration -------------------------------------------------------------
+
+    def _check_options(self, options: dict[str, Any]) -> None:
+        known = self.COMMON_OPTIONS | self.extra_options
+        for key in options:
+            if key == "api_key":
+                raise ConfigError(
+                    f"{self.ref}: option 'api_key' is not accepted: keys are read from the "
+                    f"environment only. Export the key as {self.default_key_env} or name the "
+                    f"variable with 'api_key_env'."
+                )
+            if key not in known:
+                close = difflib.get_close_matches(key, sorted(known), n=1)
+                hint = f" Did you mean '{close[0]}'?" if close else ""
+                raise ConfigError(
+                    f"{self.ref}: unknown option '{key}'.{hint} "
+                    f"Known options: {', '.join(sorted(known))}."
+                )
+
+    def _resolve_key(self, options: dict[str, Any]) -> str | None:
+        if "api_key_env" in options and options["api_key_env"] is None:
+            return None
+        env = options.get("api_key_env", self.default_key_env)
+        if not isinstance(env, str) or not env:
+            raise ConfigError(
+                f"{self.ref}: option 'api_key_env' must be the name of an "
+                f"environment variable (or null for no key), got {env!r}"
+            )
+        key = os.environ.get(env, "").strip()
+        if not key:
+            raise MissingAPIKey(self.ref, env)
+        return key
+
+
+def status_failure(status: int, message: str, headers: Any) -> Failure:
+    """A Failure for an HTTP error status (retryable: 408, 409, 429 and every 5xx)."""
+    return Failure(
+        message=message,
+        status=status,
+        retryable=status in RETRYABLE_STATUS or status >= 500,
+        retry_after=parse_retry_after(headers),
+    )
+
+
+def sdk_failure(exc: Exception, sdk: Any) -> Failure:
+    """Classify an exception from the ``openai`` or ``anthropic`` SDK (they share error names).
+
+    Status errors retry on 408/409/429/5xx; timeouts and connection errors (resets
+    included) retry; a body that is not valid JSON (``ValueError`` while parsing)
+    retries too, since it is usually a truncated reply. Anything else is a bug or a
+    bad request and does not retry.
+    """
+    if isinstance(exc, sdk.APIStatusError):
+        return status_failure(exc.status_code, str(exc.message), exc.response.headers)
+    if isinstance(exc, sdk.APITimeoutError):
+        return Failure(message=f"timed out ({exc})", retryable=True)
+    if isinstance(exc, sdk.APIConnectionError):
+        cause = exc.__cause__ or exc.__context__
+        detail = f": {type(cause).__name__}: {cause}" if cause is not None else ""
+        return Failure(message=f"connection error{detail}", retryable=True)
+    if isinstance(exc, ValueError):
+        return Failure(
+            message=f"malformed response body ({type(exc).__name__}: {exc})", retryable=True
+        )
+    return Failure(message=f"{type(exc).__name__}: {exc}", retryable=False)
+
+
+def _opt_str(options: dict[str, Any], key: str, ref: str) -> str | None:
+    v = options.get(key)
+    if v is not None and not isinstance(v, str):
+        raise ConfigError(f"{ref}: option '{key}' must be a string, got {v!r}")
+    return v
+
+
+def opt_int(options: dict[str, Any], key: str, default: int, ref: str, *, minimum: int) -> int:
+    v = options.get(key, default)
+    if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
+        raise ConfigError(f"{ref}: option '{key}' must be an integer >= {minimum}, got {v!r}")
+    return v
+
+
+def _opt_float(options: dict[str, Any], key: str, default: float, ref: str) -> float:
+    v = options.get(key, default)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+        raise ConfigError(f"{ref}: option '{key}' must be a number of seconds >= 0, got {v!r}")
+    return float(v)
+
+
+def _opt_dict(options: dict[str, Any], key: str, ref: str) -> dict[str, Any]:
+    v = options.get(key) or {}
+    if not isinstance(v, dict):
+        raise ConfigError(f"{ref}: option '{key}' must be a mapping, got {v!r}")
+    return dict(v)
+
+
+def _parse_price(price: Any, ref: str) -> dict[str, float] | None:
+    """``{input: $/1M tokens, output: $/1M tokens}`` -> floats, or None when absent."""
+    if price is None:
+        return None
+    if (
+        not isinstance(price, dict)
+        or set(price) != {"input", "output"}
+        or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
+            for v in price.values()
+        )
+    ):
+        raise ConfigError(
+            f"{ref}: option 'price' must be {{input: <$ per 1M input tokens>, "
+            f"output: <$ per 1M output tokens>}}, got {price!r}"
+        )
+    return {"input": float(price["input"]), "output": float(price["output"])}
