@@ -376,7 +376,7 @@ class SuiteEvaluator:
             b_est = stats.wilson(float(sum(base_scores)), n, confidence)
         elif metric.kind == "mean" and base_scores is not None:
             b_est = stats.bootstrap_mean(base_scores, confidence, seed=self.seed)
-        agg.details["baseline"] = {
+        agg.details["vs_baseline"] = {
             "model": self.baseline_name, "value": base_value,
             "ci": [b_est.low, b_est.high] if b_est is not None else None,
             "delta": new_value - base_value, "delta_ci": [float(lo), float(hi)],

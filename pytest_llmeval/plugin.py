@@ -44,6 +44,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "the rootdir), or 'off'")
     group.addoption("--llmeval-cache-readonly", action="store_true", default=None,
                     help="read the cache but never write it (for CI)")
+    group.addoption("--llmeval-cache-strict", action="store_true", default=None,
+                    help="with --llmeval-cache-readonly: a cache miss is an ERROR instead of a model call")
     group.addoption("--llmeval-concurrency", default=None, type=int, metavar="N",
                     help="requests in flight per API provider (default 8)")
     group.addoption("--llmeval-seed", default=None, type=int, metavar="N",

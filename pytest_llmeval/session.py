@@ -213,8 +213,12 @@ class LLMEvalSession:
             if directory is not None:
                 from pytest_llmeval.cache import Cache
 
-                mode = "ro" if self.option("llmeval_cache_readonly") else "rw"
-                self._cache = Cache(directory / "cache.sqlite3", mode=mode)
+                readonly = bool(self.option("llmeval_cache_readonly"))
+                strict = bool(self.option("llmeval_cache_strict"))
+                if strict and not readonly:
+                    raise pytest.UsageError("--llmeval-cache-strict needs --llmeval-cache-readonly")
+                self._cache = Cache(directory / "cache.sqlite3", mode="ro" if readonly else "rw",
+                                    strict=strict)
         return self._cache
 
     def wrap(self, model: Any) -> Any:

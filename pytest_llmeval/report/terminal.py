@@ -45,8 +45,8 @@ def summary_rows(run: RunResult) -> list[list[str]]:
             label = agg.name
             rows.append([suite.name, label, agg.model or suite.model or "-", _num(agg.value), _ci(agg),
                          _threshold(agg), _verdict(agg), str(agg.n or "-")])
-            base = agg.details.get("baseline")
-            if base:
+            base = agg.details.get("vs_baseline")
+            if isinstance(base, dict):
                 ci = base.get("ci")
                 ci_s = f"[{_num(ci[0])}, {_num(ci[1])}]" if ci else "-"
                 rows.append(["", "  baseline", str(base.get("model") or "-"), _num(base.get("value")), ci_s,

@@ -75,7 +75,7 @@ def test_named_models_from_pyproject(evaldir: pytest.Pytester) -> None:
     result.assert_outcomes(passed=3)
     suite = results(evaldir)["suites"][0]
     assert suite["model"] == "tuned" and suite["baseline"] == "base"
-    base = suite["aggregates"][0]["details"]["baseline"]
+    base = suite["aggregates"][0]["details"]["vs_baseline"]
     assert base["value"] == 0.5 and base["delta"] == 0.5
     result.stdout.fnmatch_lines(["*baseline*base*0.500*", "*difference*+0.500*"])
 
