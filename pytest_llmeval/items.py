@@ -37,6 +37,9 @@ class SuiteFile(pytest.File):
     outcome: SuiteOutcome | None = None
 
     def collect(self) -> Any:
+        # Markers live on the file node: items inherit them, and 100k items stay cheap to build.
+        self.add_marker(pytest.mark.llmeval)
+        self.add_marker(pytest.mark.xdist_group(name=f"llmeval:{self.path}"))
         try:
             defaults = parse_metric_shorthand(self.config.getini("llmeval_metrics"))
             self.suite = load_suite(self.path, default_metrics=defaults)
@@ -132,6 +135,10 @@ class SuiteFile(pytest.File):
         return outcome
 
     def meta(self) -> dict[str, Any]:
+        """Suite-level facts every payload carries (computed once the suite is evaluated)."""
+        cached = getattr(self, "_meta", None)
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
         suite = self.suite
         outcome = self.outcome
         session = self.config.stash[SESSION_KEY]
@@ -139,7 +146,7 @@ class SuiteFile(pytest.File):
         baseline = None
         if outcome and len(outcome.models) > 1:
             baseline = list(outcome.models)[1]
-        return {
+        meta = {
             "name": suite.name, "file": _relpath(self.path, self.config), "model": model,
             "baseline": baseline or suite.spec.baseline, "n_cases": len(suite.cases),
             "suite_hash": suite.suite_hash, "models": outcome.models if outcome else {},
@@ -147,6 +154,9 @@ class SuiteFile(pytest.File):
             "usage": getattr(self, "usage", None) or session.usage(),
             "error": _exc_text(outcome.fatal) if outcome and outcome.fatal else None,
         }
+        if outcome is not None:
+            self._meta = meta
+        return meta
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.path, 0, str(self.path.name)
@@ -160,8 +170,6 @@ class LLMEvalItem(pytest.Item):
     def __init__(self, *, line: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._line = line
-        self.add_marker(pytest.mark.llmeval)
-        self.add_marker(pytest.mark.xdist_group(name=f"llmeval:{self.parent.path}"))
         self._llm_request: Any = None
 
     def fixture(self, name: str) -> Any:
