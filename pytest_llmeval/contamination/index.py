@@ -1,0 +1,155 @@
+"""The eval-side index: every eval n-gram, and the shorter "probe" m-grams the scan looks up.
+
+Why probes: a training n-gram that equals an eval n-gram contains, at some position
+that is a multiple of ``k = n - m + 1``, an m-gram of that eval n-gram. The scan
+therefore hashes only every k-th training position (k times less work) and verifies
+each probe hit against the eval tokens, so the result is exactly the n-gram overlap.
+
+Token keys are xxh3-64 hashes of the token text (stable across processes and
+machines); a probe key combines the m token keys polynomially modulo 2**64. Keys
+only select candidates: every candidate is compared token by token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from pytest_llmeval.contamination.normalize import Tokenizer
+
+SENTINEL = "\x00"
+SENTINEL_KEY = 1
+_P = np.uint64(0x100000001B3)
+_BITMAP_MAX_BITS = 25
+
+
+@dataclass(frozen=True)
+class EvalCase:
+    """One eval case: a stable id, the text that is checked, and where it came from."""
+
+    id: str
+    text: str
+    origin: str | None = None
+
+
+def probe_length(n: int) -> int:
+    """The probe m-gram length for n: long enough to be selective, short enough to stride."""
+    return min(n, max(6, (n + 1) // 2))
+
+
+def token_key(token: str) -> int:
+    """Stable 64-bit key of one token; 0 means "not in the eval vocabulary", 1 the separator."""
+    import xxhash
+
+    k = xxhash.xxh3_64_intdigest(token.encode("utf-8", "surrogatepass"))
+    return k + 2 if k < 2 else k
+
+
+def combine(keys: np.ndarray, starts: np.ndarray, m: int) -> np.ndarray:
+    """Polynomial key of the m-grams of ``keys`` starting at ``starts`` (uint64, wraps)."""
+    acc = keys[starts].copy()
+    for i in range(1, m):
+        acc *= _P
+        acc += keys[starts + i]
+    return acc
+
+
+class EvalIndex:
+    """Eval cases tokenised, their unique n-grams, and a sorted table of probe keys.
+
+    Built once, then shared read-only by every worker (fork) or shipped once per
+    Dask worker. Memory is proportional to the eval side only.
+    """
+
+    def __init__(self, cases: Sequence[EvalCase], tokenizer: Tokenizer, n: int) -> None:
+        if n < 1:
+            raise ValueError("n must be at least 1")
+        self.n = n
+        self.m = probe_length(n)
+        self.k = n - self.m + 1
+        self.tokenizer = tokenizer
+        self.cases = list(cases)
+        self.vocab: dict[str, int] = {SENTINEL: SENTINEL_KEY}
+        self.case_tokens: list[list[str]] = []
+        self.case_starts: list[np.ndarray] = []
+        self.case_ends: list[np.ndarray] = []
+        vocab = self.vocab
+        for case in self.cases:
+            spans = tokenizer.spans(case.text)
+            toks = [t for t, _, _ in spans]
+            for t in toks:
+                if t not in vocab:
+                    vocab[t] = token_key(t)
+            self.case_tokens.append(toks)
+            self.case_starts.append(np.array([s for _, s, _ in spans], dtype=np.int64))
+            self.case_ends.append(np.array([e for _, _, e in spans], dtype=np.int64))
+        self._assign_uids()
+        self._build_probes()
+
+    def _case_keys(self) -> tuple[np.ndarray, np.ndarray]:
+        """All eval token keys in one array, and each case's offset into it."""
+        lens = [len(t) for t in self.case_tokens]
+        offsets = np.zeros(len(lens) + 1, dtype=np.int64)
+        np.cumsum(lens, out=offsets[1:])
+        flat = np.fromiter((self.vocab[t] for toks in self.case_tokens for t in toks),
+                           dtype=np.uint64, count=int(offsets[-1]))
+        return flat, offsets
+
+    def _assign_uids(self) -> None:
+        """Number the distinct eval n-grams (by full key, then confirmed token by token)."""
+        n = self.n
+        flat, offsets = self._case_keys()
+        counts = np.maximum(0, np.diff(offsets) - n + 1)
+        starts = np.concatenate([np.arange(o, o + c, dtype=np.int64)
+                                 for o, c in zip(offsets[:-1].tolist(), counts.tolist(),
+                                                 strict=True)] or [np.empty(0, np.int64)])
+        case_of = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
+        pos = starts - offsets[case_of]
+        keys = combine(flat, starts, n)
+        _, first_idx, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        uids = inverse.astype(np.int64).reshape(-1)
+        first = [(int(case_of[i]), int(pos[i])) for i in first_idx.tolist()]
+        # A 64-bit key shared by two different n-grams would merge them: split such rare
+        # collisions off so that every uid names exactly one token sequence.
+        reps: dict[tuple[str, ...], int] = {}
+        toks = self.case_tokens
+        for i in np.flatnonzero(first_idx[uids] != np.arange(len(uids))).tolist():
+            u = int(uids[i])
+            c, p = int(case_of[i]), int(pos[i])
+            fc, fp = first[u]
+            if toks[c][p:p + n] != toks[fc][fp:fp + n]:
+                g = tuple(toks[c][p:p + n])
+                if g not in reps:
+                    reps[g] = len(first)
+                    first.append((c, p))
+                uids[i] = reps[g]
+        self.first = np.array(first, dtype=np.int64).reshape(-1, 2)
+        self.case_uids = np.split(uids, np.cumsum(counts)[:-1].tolist()) if len(counts) else []
+
+    def _build_probes(self) -> None:
+        flat, offsets = self._case_keys()
+        starts = offsets[self.first[:, 0]] + self.first[:, 1]
+        n_uid = len(starts)
+        allk = np.concatenate([combine(flat, starts + j, self.m) for j in range(self.k)])
+        order = np.argsort(allk, kind="stable")
+        self.probe_keys = allk[order]
+        del allk
+        self.probe_uid = np.tile(np.arange(n_uid, dtype=np.int32), self.k)[order]
+        self.probe_off = np.repeat(np.arange(self.k, dtype=np.int16), n_uid)[order]
+        # Up to 16 slots per probe key (false-hit rate near 6%), capped at 32 MB so that
+        # the random look-ups mostly stay in cache.
+        bits = min(_BITMAP_MAX_BITS, max(16, int(len(self.probe_keys) * 16).bit_length()))
+        self.bitmap = np.zeros(1 << bits, dtype=bool)
+        self.bitmap[(self.probe_keys & np.uint64((1 << bits) - 1)).astype(np.int64)] = True
+
+    @property
+    def n_ngrams(self) -> int:
+        """Number of unique eval n-grams."""
+        return len(self.first)
+
+    def ngram_text(self, uid: int) -> str:
+        """The normalised tokens of unique n-gram ``uid``, joined by spaces."""
+        c, p = self.first[uid]
+        return " ".join(self.case_tokens[c][p:p + self.n])
