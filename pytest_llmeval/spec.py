@@ -522,65 +522,77 @@ def _case_id(record: dict[str, Any]) -> str:
 
 def build_cases(records: list[tuple[Any, int]], source: Path, fields_needed: list[str],
                 suite_checks: list[Check]) -> list[Case]:
+    """Validate raw case records into :class:`Case` objects (kept lean: suites may hold 100k cases)."""
     cases: list[Case] = []
     seen: dict[str, int] = {}
     src = str(source)
+    needed = [f for f in fields_needed if f not in ("id", "reference", "category")]
+    needs_reference = "reference" in fields_needed
+    reserved = CASE_RESERVED
     for index, (rec, line) in enumerate(records):
-        where = f"case {index + 1}"
-        if not isinstance(rec, dict):
-            raise SpecError(f"{where}: expected a mapping of fields, got {type(rec).__name__}",
+        if type(rec) is not dict and not isinstance(rec, dict):
+            raise SpecError(f"case {index + 1}: expected a mapping of fields, got {type(rec).__name__}",
                             path=src, line=line)
         raw_id = rec.get("id")
         if raw_id is None:
             cid = _case_id(rec)
-        elif isinstance(raw_id, (str, int)) and not isinstance(raw_id, bool):
+        elif type(raw_id) is str or (isinstance(raw_id, int) and not isinstance(raw_id, bool)):
             cid = str(raw_id)
             if not cid or "::" in cid or "\n" in cid or "]" in cid:
-                raise SpecError(f"{where}: invalid id {raw_id!r}: use a non-empty id without '::', ']' "
-                                f"or newlines", path=src, line=line, key="id")
+                raise SpecError(f"case {index + 1}: invalid id {raw_id!r}: use a non-empty id without "
+                                f"'::', ']' or newlines", path=src, line=line, key="id")
         else:
-            raise SpecError(f"{where}: 'id' must be a string or integer, got {raw_id!r}", path=src,
-                            line=line, key="id")
+            raise SpecError(f"case {index + 1}: 'id' must be a string or integer, got {raw_id!r}",
+                            path=src, line=line, key="id")
         if cid in seen:
             what = f"duplicate case id '{cid}'" if raw_id is not None else \
                 f"duplicate case (same content as the case at line {seen[cid]})"
             raise SpecError(f"{what}; first at line {seen[cid]}. Give each case a unique 'id'",
                             path=src, line=line, key="id")
         seen[cid] = line
-        where = f"case '{cid}'"
         ref = rec.get("reference")
         if ref is not None:
-            if isinstance(ref, (str, int, float)) and not isinstance(ref, bool):
+            if type(ref) is str:
+                ref = [ref]
+            elif isinstance(ref, (int, float)) and not isinstance(ref, bool):
                 ref = [str(ref)]
             elif isinstance(ref, list) and ref and all(isinstance(r, str) for r in ref):
                 ref = list(ref)
             else:
-                raise SpecError(f"{where}: 'reference' must be a string or a non-empty list of "
+                raise SpecError(f"case '{cid}': 'reference' must be a string or a non-empty list of "
                                 f"strings, got {ref!r}", path=src, line=line, key="reference")
-        tags = rec.get("tags") or []
-        if isinstance(tags, str):
-            tags = [tags]
-        if not isinstance(tags, list):
-            raise SpecError(f"{where}: 'tags' must be a list of strings", path=src, line=line, key="tags")
-        category = rec.get("category")
-        difficulty = rec.get("difficulty")
-        fields = {k: v for k, v in rec.items() if k not in CASE_RESERVED}
-        missing = [f for f in fields_needed if f not in fields and f not in ("id", "reference", "category")]
-        if "reference" in fields_needed and ref is None:
-            missing.append("reference")
-        if missing:
-            have = ", ".join(sorted(fields)) or "none"
-            hint = _did_you_mean(missing[0], list(fields))
-            raise SpecError(
-                f"{where}: the prompt template uses {{{missing[0]}}} but the case has no "
-                f"'{missing[0]}' field (its fields: {have}).{hint}", path=src, line=line,
-                key=missing[0])
-        checks = suite_checks + _parse_checks(rec.get("assert"), source, line, where)
-        cases.append(Case(id=cid, fields=fields, reference=ref, checks=checks,
+        if len(rec.keys() & reserved) > (raw_id is not None) + (rec.get("reference") is not None):
+            tags = rec.get("tags") or []
+            if isinstance(tags, str):
+                tags = [tags]
+            if not isinstance(tags, list):
+                raise SpecError(f"case '{cid}': 'tags' must be a list of strings", path=src, line=line,
+                                key="tags")
+            category = rec.get("category")
+            difficulty = rec.get("difficulty")
+            fields = {k: v for k, v in rec.items() if k not in reserved}
+            own_checks = _parse_checks(rec.get("assert"), source, line, f"case '{cid}'")
+        else:
+            tags, category, difficulty, own_checks = [], None, None, []
+            fields = {k: v for k, v in rec.items() if k != "id" and k != "reference"}
+        for f in needed:
+            if f not in fields:
+                _missing_field(cid, f, fields, src, line)
+        if needs_reference and ref is None:
+            _missing_field(cid, "reference", fields, src, line)
+        cases.append(Case(id=cid, fields=fields, reference=ref,
+                          checks=suite_checks + own_checks if own_checks else suite_checks,
                           category=None if category is None else str(category),
                           difficulty=None if difficulty is None else str(difficulty),
                           tags=[str(t) for t in tags], line=line, source=src))
     return cases
+
+
+def _missing_field(cid: str, name: str, fields: dict[str, Any], src: str, line: int) -> None:
+    have = ", ".join(sorted(fields)) or "none"
+    hint = _did_you_mean(name, list(fields))
+    raise SpecError(f"case '{cid}': the prompt template uses {{{name}}} but the case has no '{name}' "
+                    f"field (its fields: {have}).{hint}", path=src, line=line, key=name)
 
 
 # --------------------------------------------------------------------------- gates
