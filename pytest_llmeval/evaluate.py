@@ -158,7 +158,9 @@ class SuiteEvaluator:
             except Exception as exc:  # noqa: BLE001 - only the gates that need the baseline fail
                 baseline_error = exc
 
-        wanted = (lambda name: gates_selected is None or name in gates_selected)
+        def wanted(name: str) -> bool:
+            return gates_selected is None or name in gates_selected
+
         for gate in suite.gates:
             if wanted(gate.name):
                 outcome.gates[gate.name] = self._metric_gate(gate, cases, results, baseline_outputs,
@@ -349,10 +351,7 @@ class SuiteEvaluator:
             return
         b_preds = [baseline_outputs[i] or "" for i in ids]
         b_refs = [list(c.reference or []) for c in cases]
-        # Pair on the first sample of each case.
-        first = {}
-        for k, r in enumerate(refs):
-            first.setdefault(len(first), k)
+        # Pair each case's first sample with the baseline's output.
         n = len(ids)
         reps = len(preds) // n if n else 1
         f_preds = [preds[i * reps] for i in range(n)]

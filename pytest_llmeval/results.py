@@ -90,7 +90,14 @@ class CaseResult:
     fields: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return _clean(asdict(self))
+        # Written out (not dataclasses.asdict, which deep-copies): one of these per case and per run.
+        return _clean({
+            "id": self.id, "prompt": self.prompt, "output": self.output, "reference": self.reference,
+            "scores": dict(self.scores), "status": self.status, "error": self.error,
+            "checks": list(self.checks), "category": self.category, "difficulty": self.difficulty,
+            "tags": list(self.tags), "baseline_output": self.baseline_output,
+            "samples": list(self.samples), "judge": dict(self.judge), "fields": dict(self.fields),
+        })
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CaseResult:
