@@ -392,6 +392,12 @@ class CachedModel:
         if callable(close):
             close()
 
+    def __getattr__(self, name: str) -> Any:
+        # Scoring helpers of the wrapped model (loglikelihood, next_token_probs, ...) pass through.
+        if name.startswith("_") or name == "model":
+            raise AttributeError(name)
+        return getattr(self.model, name)
+
     def __repr__(self) -> str:
         return f"<CachedModel {self.model!r} {self.cache!r}>"
 

@@ -310,11 +310,8 @@ class SuiteEvaluator:
             return stats.wilson(float(sum(per_pred)), len(per_pred), confidence)
         if metric.kind == "mean" and per_pred is not None:
             return stats.bootstrap_mean(per_pred, confidence, seed=self.seed)
-
-        def statistic(idx: np.ndarray) -> float:
-            return metric.corpus([preds[i] for i in idx], [refs[i] for i in idx])
-
-        return stats.bootstrap_statistic(len(preds), statistic, confidence, seed=self.seed)
+        return stats.bootstrap_statistic(len(preds), corpus_statistic(metric, preds, refs), confidence,
+                                         seed=self.seed)
 
     def _categories(self, gate: Gate, metric: Metric, cases: Sequence[Case], results: list[CaseResult],
                     preds: list[str], refs: list[list[str]], per_pred: list[float] | None,
@@ -356,17 +353,15 @@ class SuiteEvaluator:
         reps = len(preds) // n if n else 1
         f_preds = [preds[i * reps] for i in range(n)]
         rng = np.random.default_rng(self.seed)
-
-        def corpus(p: Sequence[str], r: Sequence[Sequence[str]], idx: np.ndarray) -> float:
-            return metric.corpus([p[i] for i in idx], [r[i] for i in idx])
-
+        base_stat = corpus_statistic(metric, b_preds, b_refs)
+        new_stat = corpus_statistic(metric, f_preds, b_refs)
         all_idx = np.arange(n)
-        base_value = corpus(b_preds, b_refs, all_idx)
-        new_value = corpus(f_preds, b_refs, all_idx)
+        base_value = base_stat(all_idx)
+        new_value = new_stat(all_idx)
         deltas = []
         for _ in range(1000):
             idx = rng.integers(0, n, size=n)
-            deltas.append(corpus(f_preds, b_refs, idx) - corpus(b_preds, b_refs, idx))
+            deltas.append(new_stat(idx) - base_stat(idx))
         alpha = (1 - confidence) / 2
         lo, hi = np.quantile(np.array(deltas), [alpha, 1 - alpha])
         b_est = None
@@ -515,6 +510,28 @@ class SuiteEvaluator:
         agg.details = dict(res.details) if isinstance(res.details, dict) else {}
         agg.details["fraction"] = res.n_contaminated / res.n_cases if res.n_cases else 0.0
         return GateOutcome(agg, message="" if res.passed else res.message)
+
+
+def corpus_statistic(metric: Metric, preds: Sequence[str],
+                     refs: Sequence[Sequence[str]]) -> Callable[[Any], float]:
+    """``indices -> corpus value`` for the bootstrap.
+
+    With sufficient statistics (sacrebleu BLEU/chrF) a resample is a sum of rows;
+    otherwise the corpus metric is recomputed on the resampled cases.
+    """
+    if metric.case_stats is not None and metric.score_from_stats is not None:
+        table = metric.case_stats(preds, refs)
+        from_stats = metric.score_from_stats
+
+        def from_table(idx: Any) -> float:
+            return from_stats(table[idx].sum(axis=0))
+
+        return from_table
+
+    def recompute(idx: Any) -> float:
+        return metric.corpus([preds[i] for i in idx], [refs[i] for i in idx])
+
+    return recompute
 
 
 def _prompt_text(prompt: Any) -> str:

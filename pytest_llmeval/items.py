@@ -52,18 +52,34 @@ class SuiteFile(pytest.File):
             self.config.stash[SESSION_KEY].bad_suites += 1
             raise self.CollectError(f"{self.path}: {exc}") from None
         suite = self.suite
-        for index, case in enumerate(suite.cases):
-            yield CaseItem.from_parent(self, name=f"case[{case.id}]", case_index=index)
-        for gate in suite.gates:
-            yield GateItem.from_parent(self, name=gate.name, gate_name=gate.name, line=gate.line)
+        gates = [GateItem.from_parent(self, name=g.name, gate_name=g.name, line=g.line) for g in suite.gates]
         if suite.spec.judge is not None:
             if suite.spec.judge.score is not None:
-                yield GateItem.from_parent(self, name="judge_score", gate_name="judge_score", line=None)
+                gates.append(GateItem.from_parent(self, name="judge_score", gate_name="judge_score", line=None))
             if suite.spec.judge.pairwise is not None:
                 name = self.win_rate_name()
-                yield GateItem.from_parent(self, name=name, gate_name=name, line=None)
+                gates.append(GateItem.from_parent(self, name=name, gate_name=name, line=None))
         if suite.spec.contamination is not None:
-            yield GateItem.from_parent(self, name="contamination", gate_name="contamination", line=None)
+            gates.append(GateItem.from_parent(self, name="contamination", gate_name="contamination",
+                                              line=None))
+        self._mark_xfail(gates)
+        for index, case in enumerate(suite.cases):
+            yield CaseItem.from_parent(self, name=f"case[{case.id}]", case_index=index)
+        yield from gates
+
+    def _mark_xfail(self, gates: list[GateItem]) -> None:
+        """``xfail: {gate: reason}``: a gate expected to fail (strict: an unexpected pass fails)."""
+        by_name = {g.gate_name: g for g in gates}
+        for name, reason in self.suite.spec.xfail.items():
+            gate = by_name.get(name)
+            if gate is None:
+                import difflib
+
+                close = difflib.get_close_matches(name, list(by_name), n=1)
+                hint = f" Did you mean '{close[0]}'?" if close else ""
+                raise self.CollectError(f"{_relpath(self.path, self.config)}: xfail names '{name}', which is "
+                                        f"not a gate of this suite.{hint} Gates: {', '.join(by_name)}")
+            gate.add_marker(pytest.mark.xfail(reason=reason, strict=True))
 
     def win_rate_name(self) -> str:
         spec = self.suite.spec

@@ -206,6 +206,7 @@ class SuiteSpec(_Strict):
     judge: JudgeSpec | None = None
     contamination: dict[str, Any] | None = None
     tags: list[str] = Field(default_factory=list)
+    xfail: dict[str, str] = Field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- runtime objects

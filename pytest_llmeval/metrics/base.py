@@ -40,6 +40,11 @@ class Metric:
         report: optional ``(predictions, references_list) -> str`` for the summary.
         needs_reference: cases without a reference are an error for this metric.
         options: the options it was built with, recorded in results.
+        case_stats: optional ``(predictions, references_list) -> array (n_cases x k)`` of
+            per-case sufficient statistics whose column sums determine the corpus value
+            (sacrebleu's BLEU and chrF); lets the bootstrap resample sums instead of
+            recomputing the corpus metric from text a thousand times.
+        score_from_stats: ``(summed statistics) -> float``, the corpus value from summed stats.
     """
 
     name: str
@@ -50,6 +55,8 @@ class Metric:
     needs_reference: bool = True
     higher_is_better: bool = True
     options: dict[str, Any] = field(default_factory=dict)
+    case_stats: Callable[[Sequence[str], Sequence[References]], Any] | None = None
+    score_from_stats: Callable[[Any], float] | None = None
 
     def case_scores(self, predictions: Sequence[str], references: Sequence[References]) -> list[float] | None:
         if self.score_case is None:

@@ -142,6 +142,19 @@ class Sacre:
         streams = reference_streams(references)
         return float(self._corpus.corpus_score(list(predictions), streams).score) / 100.0
 
+    def stats(self, predictions: Sequence[str], references: Sequence[References]) -> Any:
+        """sacrebleu's per-segment sufficient statistics (what ``corpus_score`` sums)."""
+        import numpy as np
+
+        streams = reference_streams(references)
+        return np.asarray(self._corpus._extract_corpus_statistics(list(predictions), streams),
+                          dtype=np.float64)
+
+    def from_stats(self, summed: Any) -> float:
+        """The corpus score from summed statistics, computed by sacrebleu itself."""
+        values = [int(v) if float(v).is_integer() else float(v) for v in summed]
+        return float(self._corpus._compute_score_from_stats(values).score) / 100.0
+
 
 @register_metric("bleu")
 @checked_options("bleu")
@@ -197,6 +210,8 @@ def sacrebleu(tokenize: str = "13a", lowercase: Any = False) -> Metric:
         score_case=scorer.sentence,
         score_corpus=scorer.corpus,
         options={"tokenize": tok, "lowercase": lower},
+        case_stats=scorer.stats,
+        score_from_stats=scorer.from_stats,
     )
 
 
@@ -220,4 +235,6 @@ def chrf(char_order: Any = 6, word_order: Any = 0, beta: Any = 2, lowercase: Any
         score_case=scorer.sentence,
         score_corpus=scorer.corpus,
         options=options,
+        case_stats=scorer.stats,
+        score_from_stats=scorer.from_stats,
     )
