@@ -364,15 +364,16 @@ class SuiteEvaluator:
             deltas.append(new_stat(idx) - base_stat(idx))
         alpha = (1 - confidence) / 2
         lo, hi = np.quantile(np.array(deltas), [alpha, 1 - alpha])
-        b_est = None
         base_scores = metric.case_scores(b_preds, b_refs)
         if metric.kind == "proportion" and base_scores is not None:
             b_est = stats.wilson(float(sum(base_scores)), n, confidence)
         elif metric.kind == "mean" and base_scores is not None:
             b_est = stats.bootstrap_mean(base_scores, confidence, seed=self.seed)
+        else:
+            b_est = stats.bootstrap_statistic(n, base_stat, confidence, seed=self.seed)
         agg.details["vs_baseline"] = {
             "model": self.baseline_name, "value": base_value,
-            "ci": [b_est.low, b_est.high] if b_est is not None else None,
+            "ci": [b_est.low, b_est.high],
             "delta": new_value - base_value, "delta_ci": [float(lo), float(hi)],
         }
 

@@ -317,6 +317,9 @@ class GateItem(LLMEvalItem):
         agg = gate.aggregate.to_dict()
         if gate.skip:
             agg["details"] = {**agg.get("details", {}), "skipped": gate.skip}
+        xfail = self.get_closest_marker("xfail")
+        if xfail is not None:
+            agg["details"] = {**agg.get("details", {}), "xfail": xfail.kwargs.get("reason", "")}
         return {"type": "gate", "suite": self.parent.meta(), "aggregate": agg,
                 "categories": [c.to_dict() for c in gate.categories], "report": gate.report}
 

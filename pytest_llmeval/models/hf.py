@@ -169,10 +169,16 @@ class HFModel(ModelBase):
             if self.adapter is not None:
                 if importlib.util.find_spec("peft") is None:
                     raise MissingDependency("peft", "hf", "the hf: backend's adapter option")
+                import warnings
+
                 from peft import PeftModel
 
-                model = PeftModel.from_pretrained(model, str(self.adapter),
-                                                  local_files_only=local_only)
+                with warnings.catch_warnings():
+                    # peft calls a transformers API that transformers deprecates; not the user's concern
+                    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*",
+                                            category=FutureWarning)
+                    model = PeftModel.from_pretrained(model, str(self.adapter),
+                                                      local_files_only=local_only)
                 if self.merge_adapter:
                     model = model.merge_and_unload()
         except (OSError, ValueError) as exc:

@@ -21,6 +21,8 @@ def _verdict(agg: AggregateResult) -> str:
         return "ERROR"
     if agg.passed is None:
         return "-"
+    if "xfail" in agg.details:
+        return "XFAIL" if not agg.passed else "XPASS"
     return "PASS" if agg.passed else "FAIL"
 
 
@@ -43,7 +45,8 @@ def summary_rows(run: RunResult) -> list[list[str]]:
     for suite in run.suites:
         for agg in suite.aggregates:
             label = agg.name
-            rows.append([suite.name, label, agg.model or suite.model or "-", _num(agg.value), _ci(agg),
+            model = "-" if agg.kind == "contamination" else (agg.model or suite.model or "-")
+            rows.append([suite.name, label, model, _num(agg.value), _ci(agg),
                          _threshold(agg), _verdict(agg), str(agg.n or "-")])
             base = agg.details.get("vs_baseline")
             if isinstance(base, dict):
@@ -55,7 +58,8 @@ def summary_rows(run: RunResult) -> list[list[str]]:
                 rows.append(["", "  difference", "", f"{base.get('delta', 0):+.3f}",
                              f"[{dci[0]:+.3f}, {dci[1]:+.3f}]" if dci[0] is not None else "-", "", "", ""])
             per_category = "failing_categories" in agg.details
-            for cat in suite.categories.get(agg.name, []):
+            cats = suite.categories.get(agg.name, [])
+            for cat in cats if len(cats) > 1 else []:
                 rows.append(["", f"  {cat.category}", "", _num(cat.value), _ci(cat),
                              _threshold(cat) if per_category else "",
                              _verdict(cat) if per_category else "", str(cat.n)])
