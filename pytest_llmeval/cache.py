@@ -27,7 +27,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -311,7 +311,9 @@ class CachedModel:
         """What a generation's cache key covers: the model's fingerprint and the request."""
         return {"model": fingerprint or self.model.fingerprint(), "request": request.key_payload()}
 
-    def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationOutcome]:
+    def generate(self, requests: Sequence[GenerationRequest],
+                 progress: Callable[[int], None] | None = None) -> list[GenerationOutcome]:
+        """Cached outputs; ``progress(n)`` is called as results arrive (hits first, then each miss)."""
         fingerprint = self.model.fingerprint()
         keys = [cache_key(self.key_payload(r, fingerprint)) for r in requests]
         cached = self.cache._get_keys(self.namespace, keys)
@@ -323,6 +325,8 @@ class CachedModel:
             if value is None:
                 groups.setdefault(keys[i], []).append(i)
         self.hits += len(requests) - sum(len(g) for g in groups.values())
+        if progress is not None:
+            progress(len(requests) - sum(len(g) for g in groups.values()))
         self.misses += sum(len(g) for g in groups.values())
         if groups and self.cache.strict:
             for idxs in groups.values():
@@ -334,7 +338,7 @@ class CachedModel:
                     )
             groups = {}
         if groups:
-            self._fill(requests, keys, list(groups.values()), results)
+            self._fill(requests, keys, list(groups.values()), results, progress)
         return [r if r is not None else ModelError(f"{self.name}: no output") for r in results]
 
     def _fill(
@@ -343,6 +347,7 @@ class CachedModel:
         keys: list[str],
         groups: list[list[int]],
         results: list[GenerationOutcome | None],
+        progress: Callable[[int], None] | None = None,
     ) -> None:
         """Generate one request per group of identical misses, storing each as it finishes."""
         todo = [requests[g[0]] for g in groups]
@@ -358,6 +363,8 @@ class CachedModel:
                 self.cache._put_key(self.namespace, keys[groups[j][0]], outcome)
             for i in groups[j]:
                 results[i] = outcome
+            if progress is not None:
+                progress(len(groups[j]))
 
         if self._progressive:
             outs = self.model.generate(todo, on_result=store)  # type: ignore[call-arg]

@@ -80,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also fail when a gate drops by more than this")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-cases", type=int, default=5, help="cases shown per changed gate")
-    p.add_argument("--html", default=None, help="also write an HTML report of the new run with the comparison")
+    p.add_argument("--html", default=None,
+                   help="also write an HTML report of the new run with the comparison")
     p.add_argument("--markdown", default=None, help="also write a Markdown summary")
     p.set_defaults(func=_compare)
 

@@ -11,6 +11,7 @@ the remaining cases.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -92,7 +93,11 @@ class SuiteEvaluator:
     """
 
     def __init__(self, suite: Suite, model: Model, *, baseline: Callable[[], Model | None] | None = None,
-                 judge_provider: Callable[[], Any] | None = None, seed: int = 0) -> None:
+                 judge_provider: Callable[[], Any] | None = None, seed: int = 0,
+                 progress: Any = None) -> None:
+        from pytest_llmeval.report.progress import NoProgress
+
+        self.progress = progress if progress is not None else NoProgress()
         self.suite = suite
         self.model = model
         self.baseline_provider = baseline
@@ -114,7 +119,14 @@ class SuiteEvaluator:
                 requests.append(GenerationRequest(prompt=prompt, params=self.params, sample=s))
                 ids.append(case.id)
         gen_for_cases = getattr(model, "generate_for_cases", None)
-        outcomes = gen_for_cases(ids, requests) if gen_for_cases else model.generate(requests)
+        self.progress.start(model.name, len(requests))
+        if gen_for_cases:
+            outcomes = gen_for_cases(ids, requests)
+        elif "progress" in inspect.signature(model.generate).parameters:
+            outcomes = model.generate(requests, progress=self.progress.advance)  # type: ignore[call-arg]
+        else:
+            outcomes = model.generate(requests)
+        self.progress.finish()
         if len(outcomes) != len(requests):
             raise LLMEvalError(f"model {model.name!r} returned {len(outcomes)} outputs for "
                                f"{len(requests)} requests")
@@ -149,7 +161,7 @@ class SuiteEvaluator:
                 if baseline_model is not None:
                     outcome.models[baseline_model.name] = _describe(baseline_model)
                     bgen = self._generate(baseline_model, cases, 1)
-                    for case, outs in zip(cases, bgen):
+                    for case, outs in zip(cases, bgen, strict=True):
                         o = outs[0]
                         baseline_outputs[case.id] = o if isinstance(o, str) else None
                         outcome.cases[case.id].baseline_output = o if isinstance(o, str) else None
@@ -176,11 +188,12 @@ class SuiteEvaluator:
                 f"(aim for 100+ cases for a gate you rely on)")
         return outcome
 
-    def _case_results(self, cases: Sequence[Case], generated: list[list[GenerationOutcome]]) -> list[CaseResult]:
+    def _case_results(self, cases: Sequence[Case],
+                      generated: list[list[GenerationOutcome]]) -> list[CaseResult]:
         from pytest_llmeval.checks import run_check
 
         results = []
-        for case, outs in zip(cases, generated):
+        for case, outs in zip(cases, generated, strict=True):
             texts = [o if isinstance(o, str) else None for o in outs]
             errors = [o for o in outs if not isinstance(o, str)]
             res = CaseResult(id=case.id, prompt=self.suite.render(case), output=texts[0],
@@ -254,7 +267,7 @@ class SuiteEvaluator:
         preds: list[str] = []
         refs: list[list[str]] = []
         owner: list[int] = []
-        for i, (case, res) in enumerate(zip(cases, results)):
+        for i, (case, res) in enumerate(zip(cases, results, strict=True)):
             texts = res.samples or [res.output]
             for t in texts:
                 preds.append(t or "")
@@ -264,7 +277,7 @@ class SuiteEvaluator:
             per_pred = metric.case_scores(preds, refs)
             if per_pred is not None:
                 sums: dict[int, list[float]] = {}
-                for o, s in zip(owner, per_pred):
+                for o, s in zip(owner, per_pred, strict=True):
                     sums.setdefault(o, []).append(float(s))
                 for i, res in enumerate(results):
                     if i in sums:
@@ -302,7 +315,6 @@ class SuiteEvaluator:
 
     def _estimate(self, metric: Metric, preds: list[str], refs: list[list[str]],
                   per_pred: list[float] | None, confidence: float, owner: list[int]) -> Any:
-        import numpy as np
 
         from pytest_llmeval import stats
 
@@ -397,7 +409,7 @@ class SuiteEvaluator:
                 f"{c.category} = {_fmt(c.value)} (n={c.n})" for c in failing))
         scored = [r for r in results if gate.name in r.scores]
         if scored:
-            scored.sort(key=lambda r: r.scores[gate.name], reverse=gate.op == "max")
+            scored.sort(key=lambda r: r.scores[gate.name] or 0.0, reverse=gate.op == "max")
             lines.append(f"worst cases ({min(WORST_CASES, len(scored))} of {len(scored)}):")
             for r in scored[:WORST_CASES]:
                 lines.append(format_case(r, r.scores[gate.name], gate.name))
@@ -477,6 +489,7 @@ class SuiteEvaluator:
 
     def _run_judge(self, name: str, fn: Callable[[], Any], by_id: dict[str, CaseResult],
                    key: str) -> GateOutcome:
+        self.progress.start(f"judge {name}", len(by_id))
         try:
             res = fn()
         except Skip as exc:
@@ -485,6 +498,8 @@ class SuiteEvaluator:
             if type(exc).__name__ == "MissingAPIKey":
                 return _skipped(name, str(exc))
             return _errored(name, f"{type(exc).__name__}: {exc}")
+        finally:
+            self.progress.finish()
         for cid, info in res.per_case.items():
             if cid in by_id:
                 by_id[cid].judge[key] = info

@@ -55,7 +55,8 @@ class SuiteFile(pytest.File):
         gates = [GateItem.from_parent(self, name=g.name, gate_name=g.name, line=g.line) for g in suite.gates]
         if suite.spec.judge is not None:
             if suite.spec.judge.score is not None:
-                gates.append(GateItem.from_parent(self, name="judge_score", gate_name="judge_score", line=None))
+                gates.append(GateItem.from_parent(self, name="judge_score", gate_name="judge_score",
+                                                  line=None))
             if suite.spec.judge.pairwise is not None:
                 name = self.win_rate_name()
                 gates.append(GateItem.from_parent(self, name=name, gate_name=name, line=None))
@@ -144,7 +145,8 @@ class SuiteFile(pytest.File):
                 raise
 
         cases, gates = self._selected(item)
-        evaluator = SuiteEvaluator(suite, model, baseline=baseline, judge_provider=judge, seed=session.seed)
+        evaluator = SuiteEvaluator(suite, model, baseline=baseline, judge_provider=judge, seed=session.seed,
+                                   progress=session.progress())
         outcome = evaluator.run(selected=cases, gates_selected=gates)
         outcome.models.setdefault(model.name, {})
         self.usage = session.usage()
@@ -293,7 +295,8 @@ class GateItem(LLMEvalItem):
         if agg.value is not None:
             self.user_properties.append((f"llmeval.{self.gate_name}", agg.value))
             if agg.ci:
-                self.user_properties.append((f"llmeval.{self.gate_name}.ci", f"{agg.ci[0]:.4f},{agg.ci[1]:.4f}"))
+                self.user_properties.append((f"llmeval.{self.gate_name}.ci",
+                                             f"{agg.ci[0]:.4f},{agg.ci[1]:.4f}"))
             self.user_properties.append((f"llmeval.{self.gate_name}.n", agg.n))
         if agg.error:
             raise EvalError(f"{self.gate_name}: {agg.error}")
@@ -310,10 +313,10 @@ class GateItem(LLMEvalItem):
         if gate is None:
             from pytest_llmeval.results import AggregateResult
 
-            agg = AggregateResult(name=self.gate_name, value=None,
-                                  error=_exc_text(self.parent.outcome.fatal) if self.parent.outcome.fatal
-                                  else "not evaluated")
-            return {"type": "gate", "suite": self.parent.meta(), "aggregate": agg.to_dict()}
+            missing = AggregateResult(name=self.gate_name, value=None,
+                                      error=_exc_text(self.parent.outcome.fatal)
+                                      if self.parent.outcome.fatal else "not evaluated")
+            return {"type": "gate", "suite": self.parent.meta(), "aggregate": missing.to_dict()}
         agg = gate.aggregate.to_dict()
         if gate.skip:
             agg["details"] = {**agg.get("details", {}), "skipped": gate.skip}

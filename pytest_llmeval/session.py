@@ -89,6 +89,15 @@ class LLMEvalSession:
             "pytest": pytest.__version__,
         }
 
+    def progress(self) -> Any:
+        """Inline generation/judging progress; silent with -q and on xdist workers."""
+        from pytest_llmeval.report.progress import NoProgress, Progress
+
+        tr = self.config.pluginmanager.get_plugin("terminalreporter")
+        if self.is_worker or tr is None or self.config.get_verbosity() < 0:
+            return NoProgress()
+        return Progress(tr)
+
     # ------------------------------------------------------------------ models
 
     def named_models(self) -> dict[str, Any]:
@@ -354,18 +363,15 @@ class LLMEvalSession:
             terminalreporter.write_line(f"llmeval: HTML report written to {html_path}")
 
     def usage(self) -> dict[str, Any]:
+        """Per model: API usage (tokens, retries, cost) and cache hits, judges' models included."""
         out: dict[str, Any] = {}
-        for model in self._models.values():
-            inner = getattr(model, "model", model)
-            fn = getattr(inner, "usage", None)
+        judge_models = [getattr(j, "model", None) for j in self._judges.values()]
+        for model in [*self._models.values(), *(m for m in judge_models if m is not None)]:
+            fn = getattr(model, "usage", None)  # a CachedModel's includes its hits and misses
             if callable(fn):
                 u = fn()
                 if u:
-                    out[model.name] = u
-            stats_fn = getattr(model, "stats", None)
-            if callable(stats_fn):
-                out.setdefault(model.name, {})
-                out[model.name] = {**out[model.name], "cache": stats_fn()}
+                    out[model.name] = {**out.get(model.name, {}), **u}
         return out
 
     def close(self) -> None:

@@ -379,7 +379,7 @@ def template_fields(template: str, where: str, path: Path, line: int | None) -> 
     """Names a ``str.format`` template uses; errors for malformed templates."""
     names: list[str] = []
     try:
-        for _, fname, fmt, conv in string.Formatter().parse(template):
+        for _, fname, _fmt, _conv in string.Formatter().parse(template):
             if fname is None:
                 continue
             if fname == "" or fname.isdigit():
@@ -418,7 +418,7 @@ def _parse_checks(raw: Any, path: Path, line: int | None, where: str) -> list[Ch
         extra = [k for k in item if k not in CHECK_KINDS and k not in ("ignore_case", "message")]
         if len(kinds) != 1 or extra:
             bad = extra[0] if extra else None
-            hint = _did_you_mean(bad, CHECK_KINDS) if bad else ""
+            hint = _did_you_mean(bad, list(CHECK_KINDS)) if bad else ""
             raise SpecError(
                 f"{where}: check {dict(item)!r} must have exactly one of {', '.join(CHECK_KINDS)}"
                 f" (options: ignore_case, message).{hint}", path=str(path), line=iline,
@@ -437,7 +437,8 @@ def _validate_check(kind: str, value: Any, path: Path, line: int | None, where: 
                          line=line, key=kind)
 
     if kind in ("contains", "not_contains"):
-        if not (isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))):
+        strings = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        if not (isinstance(value, str) or strings):
             raise bad("a string or a list of strings")
     elif kind == "equals":
         if not isinstance(value, (str, int, float, bool)):
@@ -484,7 +485,7 @@ def _read_cases_file(path: Path) -> list[tuple[Any, int]]:
         if not isinstance(data, list):
             raise SpecError(f"expected a YAML list of cases, got {type(data).__name__}", path=str(path),
                             line=getattr(data, "line", None))
-        return list(zip(data, data.lines))
+        return list(zip(data, data.lines, strict=True))  # type: ignore[attr-defined]
     if suffix == ".csv":
         text = read_text(path)
         reader = csv.DictReader(io.StringIO(text))
@@ -717,12 +718,11 @@ def load_suite(path: Path, *, default_metrics: dict[str, Any] | None = None) -> 
         hash_paths.append(cases_path)
     else:
         lines = getattr(data["cases"], "lines", None) or [None] * len(spec.cases)
-        records = list(zip(spec.cases, lines))
+        records = list(zip(spec.cases, lines, strict=True))
         source = path
     if not records:
         raise SpecError("the suite has no cases", path=str(source), line=line_of(data, ("cases",)))
-    seen: set[str] = set()
-    uniq = [f for f in needed if not (f in seen or seen.add(f))]
+    uniq = list(dict.fromkeys(needed))
     cases = build_cases(records, source, uniq, suite_checks)
     if spec.prompt is None and spec.messages is None:
         _require_prompt_field(cases)

@@ -127,8 +127,8 @@ def mcnemar(old_pass: Sequence[bool], new_pass: Sequence[bool]) -> tuple[int, in
     Returns ``(got_worse, got_better, p_value)`` where ``got_worse`` counts cases
     that passed before and fail now.
     """
-    worse = sum(1 for o, n in zip(old_pass, new_pass) if o and not n)
-    better = sum(1 for o, n in zip(old_pass, new_pass) if n and not o)
+    worse = sum(1 for o, n in zip(old_pass, new_pass, strict=True) if o and not n)
+    better = sum(1 for o, n in zip(old_pass, new_pass, strict=True) if n and not o)
     return worse, better, sign_test(worse, better)
 
 

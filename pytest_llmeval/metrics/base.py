@@ -61,7 +61,7 @@ class Metric:
     def case_scores(self, predictions: Sequence[str], references: Sequence[References]) -> list[float] | None:
         if self.score_case is None:
             return None
-        return [self.score_case(p, r) for p, r in zip(predictions, references)]
+        return [self.score_case(p, r) for p, r in zip(predictions, references, strict=True)]
 
     def corpus(self, predictions: Sequence[str], references: Sequence[References]) -> float:
         if self.score_corpus is not None:

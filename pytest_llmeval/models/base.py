@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, Union, runtime_checkable
 
 Message = dict[str, str]
-Prompt = Union[str, list[Message]]
+Prompt = Union[str, list[Message]]  # noqa: UP007 - a runtime alias on Python 3.10 needs Union
 """Plain text, or chat messages ``[{"role": "system"|"user"|"assistant", "content": ...}]``."""
 
 
@@ -63,7 +63,7 @@ class GenerationRequest:
         return {"prompt": self.prompt, "params": self.params.to_dict(), "sample": self.sample}
 
 
-GenerationOutcome = Union[str, BaseException]
+GenerationOutcome = Union[str, BaseException]  # noqa: UP007
 
 
 @runtime_checkable

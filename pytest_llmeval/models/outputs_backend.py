@@ -47,7 +47,7 @@ class OutputsModel(ModelBase):
     def generate_for_cases(self, case_ids: Sequence[str],
                            requests: Sequence[GenerationRequest]) -> list[GenerationOutcome]:
         out: list[GenerationOutcome] = []
-        for cid, req in zip(case_ids, requests):
+        for cid, req in zip(case_ids, requests, strict=True):
             text = self.outputs.get((cid, req.sample))
             if text is None and req.sample == 0:
                 text = self.outputs.get((cid, 0))

@@ -115,7 +115,7 @@ class PythonModel(ModelBase):
             raise ModelError(f"python:{self.target} (batch) must return a list of {len(prompts)} outputs, "
                              f"got {got}")
         return [r if isinstance(r, BaseException) else self._finish(r, req)
-                for r, req in zip(result, requests)]
+                for r, req in zip(result, requests, strict=True)]
 
     async def _generate_async(self, requests: Sequence[GenerationRequest]) -> list[GenerationOutcome]:
         sem = asyncio.Semaphore(self.concurrency)

@@ -78,7 +78,8 @@ HEADER = ["suite", "gate", "model", "value", "interval", "threshold", "verdict",
 
 
 def write_summary(tr: Any, run: RunResult, verbosity: int = 0) -> None:
-    if verbosity < -1 and all(a.passed is not False and not a.error for s in run.suites for a in s.aggregates):
+    all_clear = all(a.passed is not False and not a.error for s in run.suites for a in s.aggregates)
+    if verbosity < -1 and all_clear:
         return
     tr.section("llmeval summary", sep="=")
     rows = summary_rows(run)

@@ -6,14 +6,13 @@ import json
 import textwrap
 from pathlib import Path
 
-import pytest
-
 # pytester runs pytest in this process and drops the modules a run imported; C extensions such as
 # numpy cannot be loaded twice, so the libraries the plugin imports lazily are imported here once.
 import numpy  # noqa: F401
+import pydantic  # noqa: F401
+import pytest
 import scipy.stats  # noqa: F401
 import sklearn.metrics  # noqa: F401
-import pydantic  # noqa: F401
 
 MODEL_SOURCE = '''
 import os
