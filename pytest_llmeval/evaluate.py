@@ -120,12 +120,11 @@ class SuiteEvaluator:
                 ids.append(case.id)
         gen_for_cases = getattr(model, "generate_for_cases", None)
         self.progress.start(model.name, len(requests))
-        if gen_for_cases:
-            outcomes = gen_for_cases(ids, requests)
-        elif "progress" in inspect.signature(model.generate).parameters:
+        if "progress" in inspect.signature(model.generate).parameters and not gen_for_cases:
             outcomes = model.generate(requests, progress=self.progress.advance)  # type: ignore[call-arg]
         else:
-            outcomes = model.generate(requests)
+            outcomes = gen_for_cases(ids, requests) if gen_for_cases else model.generate(requests)
+            self.progress.advance(len(requests))
         self.progress.finish()
         if len(outcomes) != len(requests):
             raise LLMEvalError(f"model {model.name!r} returned {len(outcomes)} outputs for "
@@ -492,6 +491,7 @@ class SuiteEvaluator:
         self.progress.start(f"judge {name}", len(by_id))
         try:
             res = fn()
+            self.progress.advance(len(by_id))
         except Skip as exc:
             return _skipped(name, str(exc))
         except Exception as exc:  # noqa: BLE001

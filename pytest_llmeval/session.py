@@ -96,7 +96,7 @@ class LLMEvalSession:
         tr = self.config.pluginmanager.get_plugin("terminalreporter")
         if self.is_worker or tr is None or self.config.get_verbosity() < 0:
             return NoProgress()
-        return Progress(tr)
+        return Progress(tr, self.config.pluginmanager.get_plugin("capturemanager"))
 
     # ------------------------------------------------------------------ models
 

@@ -16,8 +16,9 @@ from typing import Any
 
 
 class Progress:
-    def __init__(self, terminalreporter: Any | None) -> None:
+    def __init__(self, terminalreporter: Any | None, capture_manager: Any | None = None) -> None:
         self.tr = terminalreporter
+        self.capman = capture_manager
         self.tty = bool(getattr(getattr(terminalreporter, "_tw", None), "hasmarkup", False))
         self._label = ""
         self._total = 0
@@ -28,14 +29,20 @@ class Progress:
         self._lock = threading.Lock()  # API backends report results from worker threads
 
     def _write(self, text: str) -> None:
-        if self.tr is not None:
+        if self.tr is None:
+            return
+        if self.capman is None:
+            self.tr.write(text, flush=True)
+            return
+        # The suite evaluates inside an item's setup, where pytest captures output.
+        with self.capman.global_and_fixture_disabled():
             self.tr.write(text, flush=True)
 
     def start(self, label: str, total: int) -> None:
         self._label, self._total, self._done = label, total, 0
         self._start = self._last = time.monotonic()
         self._shown = ""
-        self._write(f" [{label}: ")
+        self._write(f"[{label}: ")
         self._show()
 
     def advance(self, n: int = 1) -> None:
@@ -55,7 +62,7 @@ class Progress:
 
     def finish(self, note: str = "") -> None:
         elapsed = time.monotonic() - self._start
-        final = f"{self._total}{' ' + note if note else ''} {elapsed:.1f}s] "
+        final = f"{self._done}/{self._total}{' ' + note if note else ''} in {elapsed:.1f}s] "
         self._write("\b" * len(self._shown) + final if self._shown else final)
         self._shown = ""
 

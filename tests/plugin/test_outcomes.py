@@ -165,3 +165,13 @@ def test_outputs_backend_evaluates_precomputed_outputs(evaldir: pytest.Pytester)
     result = evaldir.runpytest("-q")
     result.assert_outcomes(passed=2, errors=2)
     result.stdout.fnmatch_lines(["*no output for case 'c'*outs.jsonl*"])
+
+
+def test_progress_shows_in_the_terminal_but_not_with_q(evaldir: pytest.Pytester) -> None:
+    write(evaldir, "cases.jsonl", sentiment_cases(2, 1))
+    _suite(evaldir, "  exact_match: {min: 0.5}")
+    loud = evaldir.runpytest()
+    loud.stdout.fnmatch_lines(["s.eval.yaml [[]python:toymodel:sentiment: 3/3 in *s[]] .*"])
+    quiet = evaldir.runpytest("-q")
+    assert "3/3 in" not in quiet.stdout.str()
+    quiet.assert_outcomes(passed=4)
