@@ -52,7 +52,7 @@ def sequential(model: object, tokenizer: object, prompts: list[str],
     outputs, tokens = [], 0
     start = time.perf_counter()
     for prompt in prompts:
-        ids = tokenizer(prompt, return_tensors="pt")  # type: ignore[operator]
+        ids = tokenizer(prompt, return_tensors="pt").to(model.device)  # type: ignore[operator,attr-defined]
         with torch.inference_mode():
             out = model.generate(**ids, max_new_tokens=max_new_tokens,  # type: ignore[attr-defined]
                                  do_sample=False, pad_token_id=tokenizer.pad_token_id)  # type: ignore[attr-defined]

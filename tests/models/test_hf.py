@@ -317,7 +317,7 @@ def _reference_loglikelihood(model: HFModel, context: str, continuation: str) ->
     tok = model.tokenizer
     ctx = tok(context, add_special_tokens=True)["input_ids"]
     cont = tok(continuation, add_special_tokens=False)["input_ids"]
-    ids = torch.tensor([ctx + cont])
+    ids = torch.tensor([ctx + cont], device=model._model.device)
     with torch.no_grad():
         logprobs = torch.log_softmax(model._model(input_ids=ids).logits[0], dim=-1)
     return float(sum(logprobs[len(ctx) + j - 1, t] for j, t in enumerate(cont)))
@@ -352,7 +352,7 @@ def test_next_token_probs_match_the_softmax_of_the_last_position(llama_dir: Path
     probs = model.next_token_probs(prompts, candidates)
     tok = model.tokenizer
     for prompt, got in zip(prompts, probs, strict=True):
-        ids = torch.tensor([tok(prompt)["input_ids"]])
+        ids = torch.tensor([tok(prompt)["input_ids"]], device=model._model.device)
         with torch.no_grad():
             p = torch.softmax(model._model(input_ids=ids).logits[0, -1], dim=-1)
         for cand in candidates:

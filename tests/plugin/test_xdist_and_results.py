@@ -31,6 +31,7 @@ def _verdicts(path) -> dict:
             for s in data["suites"] for a in s["aggregates"]}
 
 
+@pytest.mark.slow
 def test_xdist_gives_the_serial_verdicts_and_generates_each_case_once(
         evaldir: pytest.Pytester, monkeypatch) -> None:
     pytest.importorskip("xdist")
@@ -43,9 +44,14 @@ def test_xdist_gives_the_serial_verdicts_and_generates_each_case_once(
     par = evaldir.runpytest_subprocess("-q", "-n", "2", "-p", "no:cacheprovider",
                                        "--llmeval-json", "par.json")
     n_par = len(calls.read_text().splitlines())
-    assert serial.ret == par.ret == 1
-    assert n_serial == n_par == 60 + 15 + 24
+    calls.unlink()
+    par4 = evaldir.runpytest_subprocess("-q", "-n", "4", "-p", "no:cacheprovider",
+                                        "--llmeval-json", "par4.json")
+    n_par4 = len(calls.read_text().splitlines())
+    assert serial.ret == par.ret == par4.ret == 1
+    assert n_serial == n_par == n_par4 == 60 + 15 + 24
     assert _verdicts(evaldir.path / "serial.json") == _verdicts(evaldir.path / "par.json")
+    assert _verdicts(evaldir.path / "serial.json") == _verdicts(evaldir.path / "par4.json")
     assert par.stdout.str().count("llmeval summary") == 1
     s_out = serial.parseoutcomes()
     p_out = par.parseoutcomes()
