@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from pytest_llmeval._version import __version__
 
@@ -22,17 +23,23 @@ def _compare(args: argparse.Namespace) -> int:
     comparison = compare_runs(old, new, alpha=args.alpha, max_regression=args.max_regression,
                               seed=args.seed)
     print(comparison.format_text(max_cases=args.max_cases))
+    _write_reports(args, new, comparison, old)
+    return 1 if comparison.regressions else 0
+
+
+def _write_reports(args: argparse.Namespace, run: Any, comparison: Any, baseline: Any) -> None:
+    """``--html`` / ``--markdown`` of a run, with its comparison when there is one."""
     if args.html:
         from pytest_llmeval.report.html import write_html
 
-        write_html(new, args.html, comparison=comparison, baseline=old)
+        write_html(run, args.html, comparison=comparison, baseline=baseline)
         print(f"HTML report written to {args.html}")
     if args.markdown:
         from pytest_llmeval.report.markdown import render_markdown
 
         with open(args.markdown, "w", encoding="utf-8") as fh:
-            fh.write(render_markdown(new, comparison))
-    return 1 if comparison.regressions else 0
+            fh.write(render_markdown(run, comparison))
+        print(f"Markdown summary written to {args.markdown}")
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -49,17 +56,7 @@ def _report(args: argparse.Namespace) -> int:
         from pytest_llmeval.compare import compare_runs
 
         comparison = compare_runs(baseline, run)
-    if args.html:
-        from pytest_llmeval.report.html import write_html
-
-        write_html(run, args.html, comparison=comparison, baseline=baseline)
-        print(f"HTML report written to {args.html}")
-    if args.markdown:
-        from pytest_llmeval.report.markdown import render_markdown
-
-        with open(args.markdown, "w", encoding="utf-8") as fh:
-            fh.write(render_markdown(run, comparison))
-        print(f"Markdown summary written to {args.markdown}")
+    _write_reports(args, run, comparison, baseline)
     if not args.html and not args.markdown:
         from pytest_llmeval.report.markdown import render_markdown
 
