@@ -120,12 +120,14 @@ class SuiteEvaluator:
                 ids.append(case.id)
         gen_for_cases = getattr(model, "generate_for_cases", None)
         self.progress.start(model.name, len(requests))
-        if "progress" in inspect.signature(model.generate).parameters and not gen_for_cases:
-            outcomes = model.generate(requests, progress=self.progress.advance)  # type: ignore[call-arg]
-        else:
-            outcomes = gen_for_cases(ids, requests) if gen_for_cases else model.generate(requests)
-            self.progress.advance(len(requests))
-        self.progress.finish()
+        try:
+            if "progress" in inspect.signature(model.generate).parameters and not gen_for_cases:
+                outcomes = model.generate(requests, progress=self.progress.advance)  # type: ignore[call-arg]
+            else:
+                outcomes = gen_for_cases(ids, requests) if gen_for_cases else model.generate(requests)
+                self.progress.advance(len(requests))
+        finally:
+            self.progress.finish()
         if len(outcomes) != len(requests):
             raise LLMEvalError(f"model {model.name!r} returned {len(outcomes)} outputs for "
                                f"{len(requests)} requests")
@@ -164,8 +166,6 @@ class SuiteEvaluator:
                         o = outs[0]
                         baseline_outputs[case.id] = o if isinstance(o, str) else None
                         outcome.cases[case.id].baseline_output = o if isinstance(o, str) else None
-            except Skip:
-                raise
             except Exception as exc:  # noqa: BLE001 - only the gates that need the baseline fail
                 baseline_error = exc
 

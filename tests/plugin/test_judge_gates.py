@@ -73,3 +73,20 @@ def test_no_judge_configured_skips_judge_gates(evaldir: pytest.Pytester) -> None
     result = evaldir.runpytest("-q", "-rs")
     result.assert_outcomes(passed=12, skipped=1)
     result.stdout.fnmatch_lines(["*SKIPPED*no judge configured*"])
+
+
+def test_broken_baseline_errors_only_the_pairwise_gate(evaldir: pytest.Pytester) -> None:
+    evaldir.makepyfile(myjudge=JUDGE)
+    write(evaldir, "j.eval.yaml", """
+model: python:toymodel:sentiment
+baseline: python:toymodel:no_such_function
+prompt: '{text}'
+cases: [{id: a, text: good, reference: positive}, {id: b, text: bad, reference: negative}]
+metrics: {exact_match: {min: 0.5}}
+judge:
+  model: python:myjudge:judge
+  pairwise: {against: baseline, min_win_rate: 0.5}
+""")
+    result = evaldir.runpytest("-q")
+    result.assert_outcomes(passed=3, errors=1)
+    result.stdout.fnmatch_lines(["*ERROR at setup of j.eval.yaml::win_rate*", "*the baseline could not generate*no_such_function*"])
