@@ -164,11 +164,9 @@ class LLMJudge(Judge):
         Only for plain scores on a scale of single digits (each rating one token
         on any tokenizer); the reply up to the score value is replayed as the
         start of the assistant turn and the model's next-token distribution over
-        the ratings weights them. A backend with ``render`` (the hf backend) gets
-        the rendered chat prompt with the reply prefix appended as plain text, so
-        its chat template does not open a new assistant turn after the prefix.
+        the ratings weights them (the hf backend continues a final assistant
+        message instead of opening a new turn).
         """
-        render = getattr(self._probs_model, "render", None)
         todo: list[tuple[int, Prompt, list[str]]] = []
         for i, (item, res) in enumerate(zip(items, results, strict=True)):
             lo, hi = item.scale
@@ -179,8 +177,6 @@ class LLMJudge(Judge):
                 continue
             conv: Prompt = [{"role": "user", "content": texts[i]},
                             {"role": "assistant", "content": prefix}]
-            if callable(render):
-                conv = render([{"role": "user", "content": texts[i]}])[0] + prefix
             todo.append((i, conv, [str(s) for s in range(lo, hi + 1)]))
         if not todo:
             return results

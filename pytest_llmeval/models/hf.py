@@ -212,13 +212,19 @@ class HFModel(ModelBase):
         """Prompt text, and whether special tokens must still be added when encoding.
 
         Chat messages go through the tokenizer's chat template (which writes its
-        own special tokens); without a template they are flattened to text.
+        own special tokens), continuing a final assistant message rather than
+        opening a new turn; without a template they are flattened to text.
         """
         tok = self.tokenizer
         if isinstance(prompt, str):
             return prompt, True
         if getattr(tok, "chat_template", None):
-            text = tok.apply_chat_template(list(prompt), tokenize=False, add_generation_prompt=True)
+            if prompt and prompt[-1].get("role") == "assistant":
+                # A final assistant message is a reply prefix to continue, not a finished turn.
+                text = tok.apply_chat_template(list(prompt), tokenize=False, add_generation_prompt=False,
+                                               continue_final_message=True)
+            else:
+                text = tok.apply_chat_template(list(prompt), tokenize=False, add_generation_prompt=True)
             return str(text), False
         return messages_to_text(prompt), True
 

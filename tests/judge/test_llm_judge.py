@@ -126,14 +126,6 @@ def test_probability_weighted_score_when_the_model_exposes_next_token_probs():
     prompts, candidates = model.prob_calls
     assert candidates == ["1", "2", "3", "4", "5"]
     assert prompts[0][-1] == {"role": "assistant", "content": '{"reasoning": "decent", "score": '}
-    # a backend that renders chat prompts gets the rendered text with the reply prefix appended
-    class Rendering(WithProbs):
-        def render(self, prompt):
-            return "<chat>" + prompt[0]["content"] + "</chat>", False
-
-    rendering = Rendering(lambda conv: '{"reasoning": "decent", "score": 4}')
-    LLMJudge(rendering, "scripted", {"scale": [1, 5]}, Path(".")).score("q", "r")
-    assert rendering.prob_calls[0][0].endswith('</chat>{"reasoning": "decent", "score": ')
     # a 1-10 scale has a two-character rating, so the written score is kept
     judge10 = LLMJudge(WithProbs(lambda conv: '{"reasoning": "d", "score": 4}'), "s", {}, Path("."))
     assert judge10.score("q", "r").greedy_score is None

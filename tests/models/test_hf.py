@@ -290,6 +290,14 @@ def test_chat_messages_use_the_tokenizer_chat_template(llama_dir: Path) -> None:
     assert out == model.generate(_requests([text]))[0]
 
 
+def test_a_final_assistant_message_is_continued_not_closed(llama_dir: Path) -> None:
+    model = _model(llama_dir)
+    text, add_special = model.render([{"role": "user", "content": "rate it"},
+                                      {"role": "assistant", "content": '{"score": '}])
+    assert text == '[user] rate it\n[assistant] {"score": '
+    assert add_special is False
+
+
 def test_chat_messages_without_a_template_are_flattened(gpt2_dir: Path) -> None:
     model = _model(gpt2_dir)
     text, _ = model.render([{"role": "system", "content": "be brief"},
