@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Protocol, Union, runtime_checkable
 
 Message = dict[str, str]
@@ -33,9 +33,10 @@ class GenerationParams:
     """Ask the backend for a JSON object (OpenAI ``response_format``, Anthropic prefill/tool use)."""
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["stop"] = list(self.stop)
-        return d
+        # Written out rather than dataclasses.asdict: this runs once per cache key.
+        return {"max_new_tokens": self.max_new_tokens, "temperature": self.temperature,
+                "top_p": self.top_p, "top_k": self.top_k, "stop": list(self.stop), "seed": self.seed,
+                "json_mode": self.json_mode}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GenerationParams:
