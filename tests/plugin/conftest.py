@@ -54,6 +54,15 @@ def batch_upper(prompts):
 '''
 
 
+@pytest.fixture(params=["serial", "xdist"])
+def dist(request: pytest.FixtureRequest) -> list[str]:
+    """Extra arguments for a run: aggregation tests run serially and with ``-n 2``."""
+    if request.param == "xdist":
+        pytest.importorskip("xdist")
+        return ["-n", "2"]
+    return []
+
+
 @pytest.fixture
 def evaldir(pytester: pytest.Pytester) -> pytest.Pytester:
     """A pytester dir with a toy model module importable by suites."""

@@ -28,13 +28,13 @@ def _suite(evaldir: pytest.Pytester, judge_block: str, n: int = 12, broken: bool
           "prompt: '{text}'\ncases:\n" + cases + "\n" + judge_block)
 
 
-def test_score_and_pairwise_gates(evaldir: pytest.Pytester) -> None:
+def test_score_and_pairwise_gates(evaldir: pytest.Pytester, dist: list[str]) -> None:
     _suite(evaldir, """judge:
   model: python:myjudge:judge
   score: {criteria: correctness, min_mean: 8}
   pairwise: {against: baseline, min_win_rate: 0.6, confidence: 0.9}
 """)
-    result = evaldir.runpytest("-q", "--llmeval-json", "results.json")
+    result = evaldir.runpytest("-q", "--llmeval-json", "results.json", *dist)
     result.assert_outcomes(passed=14)
     suite = results(evaldir)["suites"][0]
     aggs = {a["name"]: a for a in suite["aggregates"]}

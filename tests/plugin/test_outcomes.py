@@ -13,10 +13,10 @@ def _suite(evaldir: pytest.Pytester, metrics: str, cases: str = "cases.jsonl", e
     (evaldir.path / "s.eval.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def test_gate_failure_message_reads_like_an_assertion(evaldir: pytest.Pytester) -> None:
+def test_gate_failure_message_reads_like_an_assertion(evaldir: pytest.Pytester, dist: list[str]) -> None:
     write(evaldir, "cases.jsonl", sentiment_cases(6, 4, 10))
     _suite(evaldir, "  exact_match: {min: 0.9}")
-    result = evaldir.runpytest("-q")
+    result = evaldir.runpytest("-q", *dist)
     result.assert_outcomes(passed=20, failed=1)
     result.stdout.fnmatch_lines([
         "*exact_match = 0.500 (95% CI [[]0.299, 0.701[]], wilson, n=20)*",
@@ -30,11 +30,11 @@ def test_gate_failure_message_reads_like_an_assertion(evaldir: pytest.Pytester) 
     ])
 
 
-def test_confidence_gate_uses_the_lower_bound(evaldir: pytest.Pytester) -> None:
+def test_confidence_gate_uses_the_lower_bound(evaldir: pytest.Pytester, dist: list[str]) -> None:
     write(evaldir, "cases.jsonl", sentiment_cases(9, 0, 1))
     # point value 0.9 clears 0.7, but the Wilson lower bound (0.596) does not
     _suite(evaldir, "  point: {metric: exact_match, min: 0.7}\n  lower: {metric: exact_match, min: 0.7, confidence: 0.95}")
-    result = evaldir.runpytest("-q", "--llmeval-json", "results.json")
+    result = evaldir.runpytest("-q", "--llmeval-json", "results.json", *dist)
     result.assert_outcomes(passed=11, failed=1)
     result.stdout.fnmatch_lines(["*s.eval.yaml::lower*", "*lower bound must be >= 0.7*"])
     aggs = {a["name"]: a for a in results(evaldir)["suites"][0]["aggregates"]}
@@ -107,10 +107,10 @@ def test_per_case_metric_minimum_fails_only_that_case(evaldir: pytest.Pytester) 
     result.stdout.fnmatch_lines(["*s.eval.yaml::case[[]n0[]]*", "*exact_match = 0.000 is below the per-case minimum 1*"])
 
 
-def test_per_category_gate_requires_every_category(evaldir: pytest.Pytester) -> None:
+def test_per_category_gate_requires_every_category(evaldir: pytest.Pytester, dist: list[str]) -> None:
     write(evaldir, "cases.jsonl", sentiment_cases(10, 10, 2))
     _suite(evaldir, "  overall: {metric: exact_match, min: 0.8}\n  each: {metric: exact_match, min: 0.8, per_category: true}")
-    result = evaldir.runpytest("-q", "--llmeval-json", "results.json")
+    result = evaldir.runpytest("-q", "--llmeval-json", "results.json", *dist)
     result.assert_outcomes(passed=23, failed=1)
     result.stdout.fnmatch_lines(["*categories below the threshold: other = 0.000 (n=2)*"])
     suite = results(evaldir)["suites"][0]
@@ -118,12 +118,12 @@ def test_per_category_gate_requires_every_category(evaldir: pytest.Pytester) -> 
     assert cats == {"neg": 1.0, "other": 0.0, "pos": 1.0}
 
 
-def test_repeat_samples_each_case(evaldir: pytest.Pytester, monkeypatch) -> None:
+def test_repeat_samples_each_case(evaldir: pytest.Pytester, monkeypatch, dist: list[str]) -> None:
     calls = evaldir.path / "calls.log"
     monkeypatch.setenv("LLMEVAL_TEST_CALLS", str(calls))
     write(evaldir, "cases.jsonl", sentiment_cases(2, 1))
     _suite(evaldir, "  exact_match: {min: 0.5}", extra="repeat: 3")
-    result = evaldir.runpytest("-q", "--llmeval-json", "results.json")
+    result = evaldir.runpytest("-q", "--llmeval-json", "results.json", *dist)
     result.assert_outcomes(passed=4)
     assert len(calls.read_text().splitlines()) == 9
     suite = results(evaldir)["suites"][0]
