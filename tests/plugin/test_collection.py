@@ -143,3 +143,16 @@ def test_no_eval_files_means_no_summary(evaldir: pytest.Pytester) -> None:
     result = evaldir.runpytest("-q")
     result.assert_outcomes(passed=1)
     assert "llmeval summary" not in result.stdout.str()
+
+
+def test_categories_and_tags_are_keywords(evaldir: pytest.Pytester) -> None:
+    write(evaldir, "s.eval.yaml", """
+        model: python:toymodel:sentiment
+        prompt: "{text}"
+        cases:
+          - {id: a, text: good, category: food, tags: [smoke]}
+          - {id: b, text: bad, category: film}
+          - {id: c, text: meh, category: film, tags: [smoke]}
+    """)
+    evaldir.runpytest("-q", "-k", "food").assert_outcomes(passed=1, deselected=2)
+    evaldir.runpytest("-q", "-k", "smoke").assert_outcomes(passed=2, deselected=1)
