@@ -632,7 +632,7 @@ def parse_gates(metrics: dict[str, Any], data: Any, path: Path) -> list[Gate]:
         try:
             build_metric(metric, opts)
         except ConfigError as exc:
-            raise SpecError(f"{where}: {exc}", path=str(path), line=line, key=where) from None
+            raise SpecError(str(exc), path=str(path), line=line, key=where) from None
         gates.append(Gate(name=name, metric=metric, metric_options=opts, min=gate_opts.get("min"),
                           max=gate_opts.get("max"), confidence=conf,
                           case_min=gate_opts.get("case_min"),
