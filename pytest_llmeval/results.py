@@ -50,6 +50,19 @@ class AggregateResult:
     error: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def verdict(self) -> str:
+        """``pass``, ``fail``, ``error``, ``skip``, ``xfail``/``xpass`` (expected failure) or ``none``."""
+        if self.details.get("skipped"):
+            return "skip"
+        if self.error:
+            return "error"
+        if self.passed is None:
+            return "none"
+        if "xfail" in self.details:
+            return "xpass" if self.passed else "xfail"
+        return "pass" if self.passed else "fail"
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["ci"] = list(self.ci) if self.ci is not None else None

@@ -162,7 +162,7 @@ def _line_number_at(path: str, offset: int) -> int:
     return count
 
 
-def _raw_blocks(shard: Shard, block_bytes: int) -> Iterator[tuple[int, bytes]]:
+def raw_blocks(shard: Shard, block_bytes: int = BLOCK_BYTES) -> Iterator[tuple[int, bytes]]:
     """``(byte offset, data)`` blocks of whole lines starting in the shard's range."""
     with _open_stream(shard.path, shard.compression) as f:
         pos = 0
@@ -187,6 +187,35 @@ def _raw_blocks(shard: Shard, block_bytes: int) -> Iterator[tuple[int, bytes]]:
             pos += len(data)
 
 
+def parse_block(shard: Shard, fields: Sequence[str] | None, offset: int, data: bytes,
+                line: int) -> Block:
+    """The records of one raw block of a text or JSONL shard; ``line`` is its first line."""
+    chunk = data.decode("utf-8", errors="replace").split("\n")
+    if chunk and chunk[-1] == "":
+        chunk.pop()
+    lines: list[int] = []
+    texts: list[str] = []
+    if shard.fmt == "text":
+        lines = list(range(line, line + len(chunk)))
+        texts = chunk
+    else:
+        loads = json.loads
+        for i, raw in enumerate(chunk):
+            if not raw.strip():
+                continue
+            try:
+                rec = loads(raw)
+            except ValueError as exc:
+                base = _line_number_at(shard.path, offset) if shard.compression is None \
+                    else line
+                raise SpecError(f"invalid JSON ({exc}); every line of a JSONL file must "
+                                "be one JSON object", path=shard.path,
+                                line=base + i + 1) from None
+            lines.append(line + i)
+            texts.append(record_text(rec, fields))
+    return Block(lines, texts, len(data), len(chunk))
+
+
 def iter_blocks(shard: Shard, fields: Sequence[str] | None,
                 block_bytes: int = BLOCK_BYTES) -> Iterator[Block]:
     """Read a shard block by block; each block holds whole records and their line numbers."""
@@ -194,32 +223,10 @@ def iter_blocks(shard: Shard, fields: Sequence[str] | None,
         yield from _parquet_blocks(shard, fields)
         return
     line = 0
-    for offset, data in _raw_blocks(shard, block_bytes):
-        chunk = data.decode("utf-8", errors="replace").split("\n")
-        if chunk and chunk[-1] == "":
-            chunk.pop()
-        lines: list[int] = []
-        texts: list[str] = []
-        if shard.fmt == "text":
-            lines = list(range(line, line + len(chunk)))
-            texts = chunk
-        else:
-            loads = json.loads
-            for i, raw in enumerate(chunk):
-                if not raw.strip():
-                    continue
-                try:
-                    rec = loads(raw)
-                except ValueError as exc:
-                    base = _line_number_at(shard.path, offset) if shard.compression is None \
-                        else line
-                    raise SpecError(f"invalid JSON ({exc}); every line of a JSONL file must "
-                                    "be one JSON object", path=shard.path,
-                                    line=base + i + 1) from None
-                lines.append(line + i)
-                texts.append(record_text(rec, fields))
-        line += len(chunk)
-        yield Block(lines, texts, len(data), len(chunk))
+    for offset, data in raw_blocks(shard, block_bytes):
+        block = parse_block(shard, fields, offset, data, line)
+        line += block.n_lines
+        yield block
 
 
 def _parquet_file(path: Path) -> Any:

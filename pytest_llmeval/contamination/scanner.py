@@ -8,15 +8,15 @@ split.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from itertools import repeat
-from typing import Any
 
 import numpy as np
 
+from pytest_llmeval.contamination.fastpath import EncodedBlock, arrow_encoder
 from pytest_llmeval.contamination.index import EvalIndex, combine
-from pytest_llmeval.contamination.readers import Shard, iter_blocks
+from pytest_llmeval.contamination.readers import Block, Shard, iter_blocks, parse_block, raw_blocks
 from pytest_llmeval.contamination.report import CaseReport, MatchSource, Span
 
 _SNIPPET_CONTEXT = 40
@@ -62,27 +62,48 @@ def _snippet(text: str, start: int | None, end: int | None) -> str:
     return s if len(s) <= _SNIPPET_MAX else s[:_SNIPPET_MAX - 3] + "..."
 
 
+def _python_encode(index: EvalIndex, block: Block) -> EncodedBlock:
+    """Token ids of a block read by the Python reader: one dict look-up per token."""
+    toks = index.tokenizer.tokens_chunk(block.texts) if block.texts else []
+    ids = np.fromiter(map(index.vocab.get, toks, repeat(0)), dtype=np.uint64, count=len(toks))
+    return EncodedBlock(block.lines, block.texts, toks, ids, block.nbytes, block.n_lines)
+
+
+def _encoded_blocks(index: EvalIndex, shard: Shard,
+                    fields: Sequence[str] | None) -> Iterator[EncodedBlock]:
+    """The shard's blocks as token ids: by pyarrow where that is exact, else in Python."""
+    encoder = arrow_encoder(index, shard, fields)
+    if encoder is None:
+        for block in iter_blocks(shard, fields):
+            yield _python_encode(index, block)
+        return
+    line = 0
+    for offset, data in raw_blocks(shard):
+        enc = encoder.encode(data)
+        if enc is None:
+            enc = _python_encode(index, parse_block(shard, fields, offset, data, line))
+        else:
+            enc = replace(enc, lines=[line + i for i in enc.lines])
+        line += enc.n_lines
+        yield enc
+
+
 def scan_shard(index: EvalIndex, shard: Shard, options: ScanOptions) -> ShardResult:
     """Scan one shard; memory is one block of records plus the (shared) index."""
     res = ShardResult(shard.file_index, shard.start, 0, 0, 0)
     m, k = index.m, index.k
-    vocab_get = index.vocab.get
     probe_keys, bitmap = index.probe_keys, index.bitmap
     mask = np.uint64(len(bitmap) - 1)
-    tokenizer = index.tokenizer
     seen: set[tuple[int, int]] = set()
-    for block in iter_blocks(shard, options.train_fields):
+    for block in _encoded_blocks(index, shard, options.train_fields):
         line_base = res.n_lines
         res.n_lines += block.n_lines
         res.nbytes += block.nbytes
-        res.n_records += len(block.texts)
-        if not block.texts:
-            continue
-        toks = tokenizer.tokens_chunk(block.texts)
-        total = len(toks)
+        res.n_records += len(block.lines)
+        ids = block.ids
+        total = len(ids)
         if total < m:
             continue
-        ids = np.fromiter(map(vocab_get, toks, repeat(0)), dtype=np.uint64, count=total)
         bad = np.zeros(total + 1, dtype=np.int32)
         np.cumsum(ids <= 1, out=bad[1:])
         q = np.arange(0, total - m + 1, k, dtype=np.int64)
@@ -97,16 +118,16 @@ def scan_shard(index: EvalIndex, shard: Shard, options: ScanOptions) -> ShardRes
         found = hi > lo
         if not found.any():
             continue
-        _verify(index, options, res, block, toks, ids, q[found], lo[found], hi[found],
-                line_base, seen)
+        _verify(index, options, res, block, q[found], lo[found], hi[found], line_base, seen)
     return res
 
 
-def _verify(index: EvalIndex, options: ScanOptions, res: ShardResult, block: Any,
-            toks: list[str], ids: np.ndarray, q: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-            line_base: int, seen: set[tuple[int, int]]) -> None:
+def _verify(index: EvalIndex, options: ScanOptions, res: ShardResult, block: EncodedBlock,
+            q: np.ndarray, lo: np.ndarray, hi: np.ndarray, line_base: int,
+            seen: set[tuple[int, int]]) -> None:
     """Compare each probe hit token by token and record the matching n-grams."""
     n = index.n
+    toks, ids = block.toks, block.ids
     total = len(toks)
     seps = np.flatnonzero(ids == 1)
     spans_cache: dict[int, list[tuple[str, int, int]] | None] = {}

@@ -85,11 +85,13 @@ def _header(run: RunResult, comparison: Comparison | None, baseline: RunResult |
            f"pytest-llmevals {_e(run.plugin_version)}"
            + (f" &middot; baseline run {_e(baseline.created)}" if baseline else "") + "</p>"]
     gates = [a for s in run.suites for a in s.aggregates if a.passed is not None or a.error]
-    failed = sum(1 for a in gates if a.passed is False)
-    errors = sum(1 for a in gates if a.error)
+    failed = sum(1 for a in gates if a.verdict in ("fail", "xpass"))
+    errors = sum(1 for a in gates if a.verdict == "error")
+    expected = sum(1 for a in gates if a.verdict == "xfail")
     kind = "fail" if failed or errors else "pass"
-    out.append(f'<div class="banner {kind}">{len(gates)} gates: {len(gates) - failed - errors} '
-               f"passed, {failed} failed, {errors} errors</div>")
+    xf = f", {expected} expected failures" if expected else ""
+    out.append(f'<div class="banner {kind}">{len(gates)} gates: {len(gates) - failed - errors - expected} '
+               f"passed, {failed} failed, {errors} errors{xf}</div>")
     if comparison is not None:
         regs = comparison.regressions
         kind = "fail" if regs else "pass"
@@ -147,11 +149,14 @@ def _suite_section(suite: SuiteResult, base: SuiteResult | None,
 
 
 def _verdict(a: AggregateResult) -> str:
-    if a.error:
+    v = a.verdict
+    if v == "error":
         return '<span class="error">ERROR</span>'
-    if a.passed is None:
-        return '<span class="muted">-</span>'
-    return '<span class="pass">PASS</span>' if a.passed else '<span class="fail">FAIL</span>'
+    if v in ("none", "skip"):
+        return '<span class="muted">-</span>' if v == "none" else '<span class="muted">SKIP</span>'
+    if v == "xfail":
+        return '<span class="muted">XFAIL (expected)</span>'
+    return '<span class="pass">PASS</span>' if v == "pass" else f'<span class="fail">{v.upper()}</span>'
 
 
 def _aggregate_table(aggs: Sequence[AggregateResult]) -> str:

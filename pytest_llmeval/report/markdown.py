@@ -26,8 +26,8 @@ MAX_OUTPUT = 200
 def render_markdown(run: RunResult, comparison: Comparison | None = None) -> str:
     """The run's gates per suite, then (with a comparison) old vs new and the regressions."""
     gates = [a for s in run.suites for a in s.aggregates]
-    failed = sum(1 for a in gates if a.passed is False)
-    errors = sum(1 for a in gates if a.error)
+    failed = sum(1 for a in gates if a.verdict in ("fail", "xpass"))
+    errors = sum(1 for a in gates if a.verdict == "error")
     icon = ":x:" if failed or errors else ":white_check_mark:"
     lines = [f"## {icon} llmeval: {len(gates)} aggregates, {failed} failed, {errors} errors", ""]
     for suite in run.suites:
@@ -64,6 +64,8 @@ def _aggregate_row(a: AggregateResult) -> str:
         verdict = f":warning: ERROR: {_cell(a.error)}"
     elif a.passed is None:
         verdict = "-"
+    elif a.verdict == "xfail":
+        verdict = "expected failure"
     else:
         verdict = ":white_check_mark: pass" if a.passed else ":x: **FAIL**"
     return f"| {_cell(a.name)} | {_num(a.value)} | {ci} | {a.n} | {thr} | {verdict} |"

@@ -15,15 +15,7 @@ def _num(v: float | None) -> str:
 
 
 def _verdict(agg: AggregateResult) -> str:
-    if agg.details.get("skipped"):
-        return "SKIP"
-    if agg.error:
-        return "ERROR"
-    if agg.passed is None:
-        return "-"
-    if "xfail" in agg.details:
-        return "XFAIL" if not agg.passed else "XPASS"
-    return "PASS" if agg.passed else "FAIL"
+    return {"none": "-"}.get(agg.verdict, agg.verdict.upper())
 
 
 def _threshold(agg: AggregateResult) -> str:
@@ -78,7 +70,7 @@ HEADER = ["suite", "gate", "model", "value", "interval", "threshold", "verdict",
 
 
 def write_summary(tr: Any, run: RunResult, verbosity: int = 0) -> None:
-    all_clear = all(a.passed is not False and not a.error for s in run.suites for a in s.aggregates)
+    all_clear = all(a.verdict not in ("fail", "error", "xpass") for s in run.suites for a in s.aggregates)
     if verbosity < -1 and all_clear:
         return
     tr.section("llmeval summary", sep="=")
