@@ -9,7 +9,7 @@ split.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from itertools import repeat
 
 import numpy as np
@@ -79,11 +79,9 @@ def _encoded_blocks(index: EvalIndex, shard: Shard,
         return
     line = 0
     for offset, data in raw_blocks(shard):
-        enc = encoder.encode(data)
+        enc = encoder.encode(data, line)
         if enc is None:
             enc = _python_encode(index, parse_block(shard, fields, offset, data, line))
-        else:
-            enc = replace(enc, lines=[line + i for i in enc.lines])
         line += enc.n_lines
         yield enc
 
@@ -114,11 +112,13 @@ def scan_shard(index: EvalIndex, shard: Shard, options: ScanOptions) -> ShardRes
         hit = bitmap[(keys & mask).astype(np.int64)]
         q, keys = q[hit], keys[hit]
         lo = np.searchsorted(probe_keys, keys, "left")
-        hi = np.searchsorted(probe_keys, keys, "right")
-        found = hi > lo
+        # (a bitmap hit implies at least one probe key, so the clipped index is valid)
+        found = probe_keys[np.minimum(lo, len(probe_keys) - 1)] == keys
         if not found.any():
             continue
-        _verify(index, options, res, block, q[found], lo[found], hi[found], line_base, seen)
+        q, keys, lo = q[found], keys[found], lo[found]
+        hi = np.searchsorted(probe_keys, keys, "right")
+        _verify(index, options, res, block, q, lo, hi, line_base, seen)
     return res
 
 

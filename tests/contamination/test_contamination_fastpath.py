@@ -1,0 +1,350 @@
+"""The pyarrow fast path gives exactly what the Python reader and tokenizer give."""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from contamination_helpers import make_data, write_jsonl
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pytest_llmeval.contamination import (
+    EvalCase,
+    EvalIndex,
+    Normalizer,
+    ScanOptions,
+    fastpath,
+    make_tokenizer,
+    scan,
+)
+from pytest_llmeval.contamination.readers import Shard, parse_block, record_text
+from pytest_llmeval.contamination.scanner import _python_encode
+from pytest_llmeval.errors import SpecError
+
+pa = pytest.importorskip("pyarrow")
+pc = pytest.importorskip("pyarrow.compute")
+
+FIELDS = ("instruction", "output")
+# No file behind it: a compressed shard reports bad JSON by line without reading the file.
+MEM_SHARD = Shard(0, "mem.jsonl", "jsonl", "gz", 0, 0, 0)
+
+
+def _hide_pyarrow(m: pytest.MonkeyPatch) -> None:
+    """Make ``import pyarrow`` fail, as when the parquet extra is not installed."""
+    for name in ("pyarrow", "pyarrow.compute", "pyarrow.json"):
+        m.setitem(sys.modules, name, None)
+
+
+@pytest.fixture
+def no_pyarrow(monkeypatch: pytest.MonkeyPatch) -> None:
+    _hide_pyarrow(monkeypatch)
+
+
+def _report(paths: list[Path], cases: list[EvalCase], n: int, fields: tuple[str, ...] | None,
+            shard_bytes: int | None = None, normalizer: Normalizer | None = None) -> dict:
+    index = EvalIndex(cases, make_tokenizer(None, normalizer or Normalizer()), n)
+    report = scan(index, paths, ScanOptions(train_fields=fields), workers=1,
+                  shard_bytes=shard_bytes, progress=False).to_dict()
+    report.pop("seconds")
+    return report
+
+
+def _both(monkeypatch: pytest.MonkeyPatch, *args: Any, **kwargs: Any) -> tuple[dict, dict]:
+    """The report with the fast path, then without pyarrow."""
+    fast = _report(*args, **kwargs)
+    with monkeypatch.context() as m:
+        _hide_pyarrow(m)
+        assert fastpath._pyarrow() is None
+        slow = _report(*args, **kwargs)
+    return fast, slow
+
+
+def _count_fast_blocks(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Record, per block, whether the fast path encoded it."""
+    used: list[bool] = []
+    encode = fastpath.ArrowEncoder.encode
+
+    def spy(self: fastpath.ArrowEncoder, data: bytes, line: int) -> Any:
+        out = encode(self, data, line)
+        used.append(out is not None)
+        return out
+
+    monkeypatch.setattr(fastpath.ArrowEncoder, "encode", spy)
+    return used
+
+
+# -- character-level agreement ------------------------------------------------------------
+
+def test_ascii_kernels_agree_with_str_lower_and_split() -> None:
+    """Every ASCII character a qualifying block can hold lower-cases and splits alike.
+
+    The characters where they differ (0x1c-0x1f: ``str.split`` splits there, arrow does
+    not) and NUL can only come from a ``\\u`` escape, which disqualifies a block.
+    """
+    differ = []
+    for c in map(chr, range(128)):
+        for s in (f"A{c}B c", f"{c}x{c}{c}Y{c}", c, f"{c} {c}"):
+            got = pc.ascii_split_whitespace(pc.ascii_lower(pa.array([s]))).to_pylist()[0]
+            if [t for t in got if t] != s.lower().split():
+                differ.append(c)
+    assert sorted(set(differ)) == ["\x1c", "\x1d", "\x1e", "\x1f"]
+
+
+@pytest.mark.parametrize("escape", ["\\u001c", "\\u001f", "\\u0000", "\\u00a0", "\\u00e9"])
+def test_unicode_escapes_go_through_the_python_path(escape: str) -> None:
+    index = EvalIndex([EvalCase("x", "a b")], make_tokenizer(None, Normalizer()), 2)
+    encoder = fastpath.arrow_encoder(index, MEM_SHARD, FIELDS)
+    assert encoder is not None
+    assert encoder.encode(b'{"instruction": "a b"}\n', 0) is not None
+    assert encoder.encode(b'{"instruction": "a' + escape.encode() + b'b"}\n', 0) is None
+
+
+def test_fast_path_only_where_it_is_exact(tmp_path: Path) -> None:
+    cases = [EvalCase("x", "a b")]
+    ws = EvalIndex(cases, make_tokenizer(None, Normalizer(nfkc=True)), 2)
+    punct = EvalIndex(cases, make_tokenizer(None, Normalizer(strip_punctuation=True)), 2)
+    text = Shard(0, "t.txt", "text", None, 0, 0, 0)
+    assert fastpath.arrow_encoder(ws, MEM_SHARD, FIELDS) is not None
+    assert fastpath.arrow_encoder(ws, MEM_SHARD, None) is None
+    assert fastpath.arrow_encoder(ws, text, FIELDS) is None
+    assert fastpath.arrow_encoder(punct, MEM_SHARD, FIELDS) is None
+
+
+# -- block-level equality -----------------------------------------------------------------
+
+_ASCII = st.lists(st.tuples(
+    st.sampled_from(["", " ", "  ", "\t", "\n", "\r\n", "\x0c", "\x08"]),
+    st.sampled_from(["a", "B", "cat", "CAT", "x.y", "{}", "[1]", "\\", '"q"', "09", "a:b,"]),
+), min_size=1, max_size=10).map(lambda parts: "".join(sep + word for sep, word in parts))
+_WILD = st.text(st.sampled_from(list("aB {}\"\\") + ["\t", "\x0b", "\x1c", "\x1f", "\x00", "\x85",
+                                                      "\u00a0", "\u2003", "ß", "İ", "Σ", "ﬁ",
+                                                      "Ａ"]), max_size=25)
+_NESTED = st.one_of(st.integers(), st.booleans(), st.lists(_ASCII, max_size=2),
+                   st.lists(st.fixed_dictionaries({"role": _ASCII, "content": _ASCII}),
+                            max_size=2))
+# Clean records qualify for the fast path (string or null fields, anything elsewhere);
+# wild ones mostly do not (non-string fields, non-ASCII text, control characters).
+_CLEAN = st.fixed_dictionaries({"output": st.one_of(_ASCII, _ASCII, st.none())},
+                               optional={"instruction": st.one_of(_ASCII, st.none()),
+                                         "other": _NESTED})
+_WILD_RECORD = st.dictionaries(st.sampled_from(["instruction", "output", "other"]),
+                               st.one_of(_ASCII, st.none(), _WILD, _NESTED))
+
+
+@st.composite
+def _line(draw: st.DrawFn, clean: bool) -> str:
+    """A JSONL line: an object or a blank line, or (unless clean) something odd or broken."""
+    kinds = ["obj"] * 8 + ["blank"] + ([] if clean else ["spaces", "odd", "broken"])
+    kind = draw(st.sampled_from(kinds))
+    if kind == "blank":
+        return ""
+    if kind == "spaces":
+        return " " * draw(st.integers(1, 3))
+    if kind == "odd":
+        return draw(st.sampled_from(['["x"]', '"x"', "5", " {}", '{"output": "a"} {"output": "b"}',
+                                    '{"output": "a"}{}', '{"output": "a", "output": "b"}',
+                                    '{"output": "\\ud800 a"}', '{"other": NaN, "output": "a b"}']))
+    line = json.dumps(draw(_CLEAN if clean else _WILD_RECORD), ensure_ascii=draw(st.booleans()),
+                      separators=draw(st.sampled_from([(", ", ": "), (",", ":")])))
+    if kind == "broken":
+        cut = draw(st.integers(0, len(line)))
+        return line[:cut] + draw(st.sampled_from(["", ",", "}", "x", " null"]))
+    return line
+
+
+_BLOCKS = st.one_of(st.lists(_line(clean=True), min_size=2, max_size=12),
+                    st.lists(_line(clean=False), max_size=12))
+
+
+def _check_block(data: bytes, fields: tuple[str, ...], normalizer: Normalizer,
+                 pick: random.Random, first_line: int) -> bool:
+    """Assert the fast encoding of ``data`` equals the Python one; True if it was used."""
+    try:
+        block = parse_block(MEM_SHARD, fields, 0, data, first_line)
+    except SpecError:
+        block = None
+    words = sorted(set(" ".join(block.texts).split())) if block else []
+    vocab_text = " ".join(pick.sample(words, len(words) // 2)) + " b İ"
+    index = EvalIndex([EvalCase("v", vocab_text)], make_tokenizer(None, normalizer), 2)
+    encoder = fastpath.arrow_encoder(index, MEM_SHARD, fields)
+    assert encoder is not None
+    fast = encoder.encode(data, first_line)
+    if block is None:
+        assert fast is None, "the fast path accepted what json.loads rejects"
+        return False
+    if fast is None:
+        return False
+    py = _python_encode(index, block)
+    assert list(fast.lines) == list(py.lines)
+    assert (fast.nbytes, fast.n_lines) == (py.nbytes, py.n_lines)
+    assert fast.ids.dtype == py.ids.dtype and np.array_equal(fast.ids, py.ids)
+    assert len(fast.toks) == len(py.toks) and list(fast.toks) == list(py.toks)
+    assert list(fast.texts) == list(py.texts)
+    for _ in range(5):
+        a, b = sorted(pick.randint(-2, len(py.toks) + 2) for _ in range(2))
+        assert fast.toks[a:b] == py.toks[a:b]
+    return True
+
+
+_FIELD_CHOICES = [FIELDS, ("output",), ("output", "output", "instruction"), ("missing",)]
+_NORMALIZERS = [Normalizer(), Normalizer(lowercase=False), Normalizer(nfkc=True)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=_BLOCKS, newline=st.booleans(), fields=st.sampled_from(_FIELD_CHOICES),
+       normalizer=st.sampled_from(_NORMALIZERS), pick=st.randoms(use_true_random=False),
+       first_line=st.integers(0, 50))
+def test_encoded_block_equals_python_encoding(lines: list[str], newline: bool,
+                                              fields: tuple[str, ...], normalizer: Normalizer,
+                                              pick: random.Random, first_line: int) -> None:
+    data = ("\n".join(lines) + ("\n" if newline and lines else "")).encode("utf-8")
+    _check_block(data, fields, normalizer, pick, first_line)
+
+
+_WORDS = ["a", "B", "cat", "CAT", "x.y", "{a", "b},", "[1]", "\\", '"q"', "a:b,"] + [f"W{i}" for i in range(40)]
+_SEPS = [" ", " ", " ", "  ", "\t", "\n", "\r\n", "\x0c", "\x08"]
+
+
+def _text(rng: random.Random) -> str:
+    text = "".join(rng.choice(_SEPS) + rng.choice(_WORDS) for _ in range(rng.randint(0, 30)))
+    return text[rng.randint(0, 1):]
+
+
+def _block_from(rng: random.Random) -> bytes:
+    """A block of 50-400 qualifying lines: string, null or missing fields, blank lines."""
+    lines = []
+    for _ in range(rng.randint(50, 400)):
+        if rng.random() < 0.05:
+            lines.append("")
+            continue
+        rec: dict[str, Any] = {}
+        for f in ("instruction", "output", "other"):
+            x = rng.random()
+            if x < 0.8:
+                rec[f] = _text(rng) if f != "other" else [1, {"k": _text(rng)}]
+            elif x < 0.9:
+                rec[f] = None
+        keys = list(rec)
+        rng.shuffle(keys)
+        lines.append(json.dumps({k: rec[k] for k in keys},
+                                separators=rng.choice([(", ", ": "), (",", ":")])))
+    return ("\n".join(lines) + "\n").encode()
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_large_clean_blocks_encode_alike(seed: int) -> None:
+    """Hundreds of qualifying lines per block (hypothesis favours small examples)."""
+    rng = random.Random(seed)
+    data = _block_from(rng)
+    assert _check_block(data, rng.choice(_FIELD_CHOICES[:3]), rng.choice(_NORMALIZERS), rng,
+                        rng.randint(0, 9))
+
+
+def test_typical_blocks_take_the_fast_path() -> None:
+    index = EvalIndex([EvalCase("x", "a b")], make_tokenizer(None, Normalizer()), 2)
+    encoder = fastpath.arrow_encoder(index, MEM_SHARD, FIELDS)
+    assert encoder is not None
+    rows = [{"instruction": "Say A b", "output": "x\ty"}, {"output": None, "n": [1, {"k": "v"}]}, {}]
+    data = ("\n".join(json.dumps(r) for r in rows) + "\n\n").encode()
+    enc = encoder.encode(data, 10)
+    assert enc is not None
+    assert list(enc.lines) == [10, 11, 12] and enc.n_lines == 4
+    assert list(enc.texts) == ["Say A b x\ty", "", ""]
+    assert list(enc.toks) == ["say", "a", "b", "x", "y", "\x00", "\x00"]
+
+
+# -- scan-level equality ------------------------------------------------------------------
+
+def _ascii(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows with their non-ASCII letters dropped (typical English training data)."""
+    return [{k: v.encode("ascii", "ignore").decode() if isinstance(v, str) else v
+             for k, v in row.items()} for row in rows]
+
+
+@settings(max_examples=15, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 10_000), n=st.integers(2, 13), shard=st.integers(300, 6000))
+def test_scan_report_is_the_same_without_pyarrow(monkeypatch: pytest.MonkeyPatch,
+                                                 tmp_path_factory: pytest.TempPathFactory,
+                                                 seed: int, n: int, shard: int) -> None:
+    train, evals = make_data(seed, n_train=120, n_eval=20, plant=8, n=n)
+    train, evals = _ascii(train), _ascii(evals)
+    rng = random.Random(seed)
+    for row in rng.sample(train, 10):
+        row.pop(rng.choice(FIELDS))
+    lines = [json.dumps(r) for r in train]
+    for i in rng.sample(range(len(lines)), 4):  # these shards take the Python path
+        lines[i] = json.dumps({"output": "ünï " + train[i].get("output", "")},
+                              ensure_ascii=rng.random() < 0.5)
+    for i in sorted(rng.sample(range(len(lines)), 5), reverse=True):
+        lines.insert(i, "")
+    path = tmp_path_factory.mktemp("s") / "train.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    cases = [EvalCase(e["id"], record_text(e, FIELDS)) for e in evals]
+    used = _count_fast_blocks(monkeypatch)
+    fast, slow = _both(monkeypatch, [path], cases, n, FIELDS, shard_bytes=shard)
+    assert fast == slow
+    assert any(used) and not all(used)
+
+
+def test_mixed_multi_block_file_keeps_lines_and_results(monkeypatch: pytest.MonkeyPatch,
+                                                        tmp_path: Path) -> None:
+    """A 2.6 MB file (three blocks) where two blocks fall back and some lines are blank."""
+    train, evals = make_data(3, n_train=5000, n_eval=40, plant=30)
+    ascii_train = _ascii(train)
+    rows = []
+    for i in range(10_000):
+        row = dict(ascii_train[i % 5000])
+        if i == 7000:  # a chat-style nested field
+            row["output"] = [{"role": "user", "content": row["output"]}]
+        rows.append(json.dumps(train[i % 5000], ensure_ascii=False) if 3000 <= i < 3100
+                    else json.dumps(row))
+        if i % 977 == 0:
+            rows.append("")
+    path = tmp_path / "train.jsonl"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    assert path.stat().st_size > 2 << 20
+    cases = [EvalCase(e["id"], record_text(e, FIELDS)) for e in _ascii(evals)]
+    used = _count_fast_blocks(monkeypatch)
+    fast, slow = _both(monkeypatch, [path], cases, 8, FIELDS, shard_bytes=64 << 20)
+    assert fast == slow
+    assert used == [False, False, True]
+    assert sum(c["contaminated"] for c in fast["cases"]) > 0
+
+
+@pytest.mark.parametrize("line", ['{"instruction": "a"} {"output": "b"}', "null",
+                                  '{"instruction": "a",}', '{"instruction": "a"}}', '"text"'])
+def test_bad_json_raises_the_same_error_either_way(monkeypatch: pytest.MonkeyPatch,
+                                                   tmp_path: Path, line: str) -> None:
+    path = tmp_path / "t.jsonl"
+    path.write_text('{"instruction": "ok"}\n\n' + line + "\n")
+    cases = [EvalCase("x", "a b c")]
+    errors = []
+    for hide in (False, True):
+        with monkeypatch.context() as m:
+            if hide:
+                _hide_pyarrow(m)
+            try:
+                report = _report([path], cases, 2, FIELDS)
+            except SpecError as exc:
+                errors.append(str(exc))
+            else:
+                errors.append(json.dumps(report))
+    assert errors[0] == errors[1]
+    assert ("t.jsonl:3" in errors[0]) == (line not in ("null", '"text"'))
+
+
+def test_without_pyarrow_the_python_path_scans(no_pyarrow: None, tmp_path: Path) -> None:
+    train, evals = make_data(1)
+    path = write_jsonl(tmp_path / "train.jsonl", train)
+    cases = [EvalCase(e["id"], record_text(e, FIELDS)) for e in evals]
+    index = EvalIndex(cases, make_tokenizer(None, Normalizer()), 8)
+    assert fastpath.arrow_encoder(index, MEM_SHARD, FIELDS) is None
+    report = scan(index, [path], ScanOptions(train_fields=FIELDS), workers=1, progress=False)
+    assert report.n_contaminated > 0
