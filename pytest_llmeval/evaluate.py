@@ -94,10 +94,11 @@ class SuiteEvaluator:
 
     def __init__(self, suite: Suite, model: Model, *, baseline: Callable[[], Model | None] | None = None,
                  judge_provider: Callable[[], Any] | None = None, seed: int = 0,
-                 progress: Any = None) -> None:
+                 progress: Any = None, win_rate_key: str | None = None) -> None:
         from pytest_llmeval.report.progress import NoProgress
 
         self.progress = progress if progress is not None else NoProgress()
+        self.win_rate_key = win_rate_key  # the item name the pairwise gate is reported under
         self.suite = suite
         self.model = model
         self.baseline_provider = baseline
@@ -443,7 +444,7 @@ class SuiteEvaluator:
         if jspec.pairwise is not None:
             bname = baseline_model.name if baseline_model is not None else (self.suite.spec.baseline
                                                                             or "baseline")
-            pair_name = f"win_rate[{self.model.name}>{bname}]"
+            pair_name = self.win_rate_key or f"win_rate[{self.model.name}>{bname}]"
         names = [n for n, on in (("judge_score", jspec.score is not None), (pair_name, pair_name))
                  if on and n and wanted(n)]
         if not names:

@@ -85,11 +85,11 @@ class SuiteFile(pytest.File):
     def win_rate_name(self) -> str:
         spec = self.suite.spec
         session = self.config.stash[SESSION_KEY]
-        model = spec.model or session.option("llmeval_model", "llmeval_model") or "model"
+        model = spec.model or session.option("llmeval_model", "llmeval_model") or "llm_model"
         assert spec.judge is not None and spec.judge.pairwise is not None
         against = spec.judge.pairwise.against
         if against == "baseline":
-            against = spec.baseline or session.option("llmeval_baseline", "llmeval_baseline") or "baseline"
+            against = spec.baseline or session.option("llmeval_baseline", "llmeval_baseline") or "llm_baseline"
         return f"win_rate[{model}>{against}]"
 
     # ------------------------------------------------------------------ evaluation
@@ -146,7 +146,9 @@ class SuiteFile(pytest.File):
 
         cases, gates = self._selected(item)
         evaluator = SuiteEvaluator(suite, model, baseline=baseline, judge_provider=judge, seed=session.seed,
-                                   progress=session.progress())
+                                   progress=session.progress(),
+                                   win_rate_key=self.win_rate_name() if spec.judge and spec.judge.pairwise
+                                   else None)
         outcome = evaluator.run(selected=cases, gates_selected=gates)
         outcome.models.setdefault(model.name, {})
         self.usage = session.usage()

@@ -90,3 +90,30 @@ judge:
     result = evaldir.runpytest("-q")
     result.assert_outcomes(passed=3, errors=1)
     result.stdout.fnmatch_lines(["*ERROR at setup of j.eval.yaml::win_rate*", "*the baseline could not generate*no_such_function*"])
+
+
+def test_pairwise_gate_with_models_from_fixtures(evaldir: pytest.Pytester) -> None:
+    evaldir.makepyfile(myjudge=JUDGE)
+    evaldir.makeconftest("""
+        import pytest
+        from toymodel import always_negative, sentiment
+
+        @pytest.fixture(scope="session")
+        def llm_model():
+            return sentiment
+
+        @pytest.fixture(scope="session")
+        def llm_baseline():
+            return always_negative
+    """)
+    write(evaldir, "j.eval.yaml", """
+prompt: '{text}'
+cases: [{id: a, text: good, reference: positive}, {id: b, text: bad, reference: negative}]
+judge:
+  model: python:myjudge:judge
+  pairwise: {min_win_rate: 0.5}
+""")
+    result = evaldir.runpytest("-q", "--llmeval-json", "results.json")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["*win_rate[[]sentiment>always_negative[]]*PASS*"])
+    evaldir.runpytest("--collect-only", "-q").stdout.fnmatch_lines(["*::win_rate[[]llm_model>llm_baseline[]]"])
