@@ -89,7 +89,8 @@ class SuiteFile(pytest.File):
         assert spec.judge is not None and spec.judge.pairwise is not None
         against = spec.judge.pairwise.against
         if against == "baseline":
-            against = spec.baseline or session.option("llmeval_baseline", "llmeval_baseline") or "llm_baseline"
+            against = (spec.baseline or session.option("llmeval_baseline", "llmeval_baseline")
+                       or "llm_baseline")
         return f"win_rate[{model}>{against}]"
 
     # ------------------------------------------------------------------ evaluation
