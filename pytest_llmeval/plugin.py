@@ -63,6 +63,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "llmeval: an item generated from an eval suite file")
+    if not config.pluginmanager.hasplugin("xdist"):
+        # Suite nodes carry xdist_group (for --dist loadgroup); keep --strict-markers happy without xdist.
+        config.addinivalue_line("markers", "xdist_group(name): group items on one pytest-xdist worker")
     session = LLMEvalSession(config)
     config.stash[SESSION_KEY] = session
     # The session object carries the reporting hooks (logreport, sessionfinish, terminal summary).

@@ -156,3 +156,10 @@ def test_categories_and_tags_are_keywords(evaldir: pytest.Pytester) -> None:
     """)
     evaldir.runpytest("-q", "-k", "food").assert_outcomes(passed=1, deselected=2)
     evaldir.runpytest("-q", "-k", "smoke").assert_outcomes(passed=2, deselected=1)
+
+
+@pytest.mark.parametrize("xdist", [[], ["-p", "no:xdist"]])
+def test_strict_markers_with_and_without_xdist(evaldir: pytest.Pytester, xdist: list[str]) -> None:
+    write(evaldir, "s.eval.yaml", SUITE)
+    # a subprocess: in-process runs share pytest.mark's configuration with the outer run
+    evaldir.runpytest_subprocess("-q", "--strict-markers", *xdist).assert_outcomes(passed=3)
