@@ -177,12 +177,14 @@ class SuiteEvaluator:
             if wanted(gate.name):
                 outcome.gates[gate.name] = self._metric_gate(gate, cases, results, baseline_outputs,
                                                              baseline_model)
-        self._per_case_minimums(cases, results)
+        self._per_case_minimums(results)
         if suite.spec.judge is not None:
             self._judge_gates(outcome, cases, results, baseline_model, baseline_error, wanted)
         if suite.spec.contamination is not None and wanted("contamination"):
             outcome.gates["contamination"] = self._contamination_gate(cases, results)
-        if len(cases) < 30 and cases:
+        from pytest_llmeval.stats import SMALL_N
+
+        if len(cases) < SMALL_N and cases:
             outcome.warnings.append(
                 f"{suite.name}: only {len(cases)} cases; intervals this wide say little "
                 f"(aim for 100+ cases for a gate you rely on)")
@@ -282,7 +284,7 @@ class SuiteEvaluator:
                 for i, res in enumerate(results):
                     if i in sums:
                         res.scores[gate.name] = float(np.mean(sums[i]))
-            est = self._estimate(metric, preds, refs, per_pred, confidence, owner)
+            est = self._estimate(metric, preds, refs, per_pred, confidence)
         except LLMEvalError as exc:
             agg.error = str(exc)
             return GateOutcome(agg, message=str(exc))
@@ -298,7 +300,7 @@ class SuiteEvaluator:
             except Exception as exc:  # noqa: BLE001 - a report is a courtesy; its failure is not the gate's
                 report = f"(report unavailable: {exc})"
 
-        categories = self._categories(gate, metric, cases, results, preds, refs, per_pred, owner, confidence)
+        categories = self._categories(gate, metric, cases, preds, refs, per_pred, owner, confidence)
         if gate.per_category and gate.threshold is not None and categories:
             failing = [c for c in categories if c.passed is False]
             agg.details["failing_categories"] = [c.category for c in failing]
@@ -306,7 +308,7 @@ class SuiteEvaluator:
                 agg.passed = False
 
         if baseline_model is not None and baseline_outputs:
-            self._baseline_comparison(agg, metric, cases, preds, refs, baseline_outputs, confidence)
+            self._baseline_comparison(agg, metric, cases, preds, baseline_outputs, confidence)
 
         message = ""
         if agg.passed is False:
@@ -314,8 +316,7 @@ class SuiteEvaluator:
         return GateOutcome(agg, categories=categories, message=message, report=report)
 
     def _estimate(self, metric: Metric, preds: list[str], refs: list[list[str]],
-                  per_pred: list[float] | None, confidence: float, owner: list[int]) -> Any:
-
+                  per_pred: list[float] | None, confidence: float) -> Any:
         from pytest_llmeval import stats
 
         if metric.kind == "proportion" and per_pred is not None:
@@ -325,7 +326,7 @@ class SuiteEvaluator:
         return stats.bootstrap_statistic(len(preds), corpus_statistic(metric, preds, refs), confidence,
                                          seed=self.seed)
 
-    def _categories(self, gate: Gate, metric: Metric, cases: Sequence[Case], results: list[CaseResult],
+    def _categories(self, gate: Gate, metric: Metric, cases: Sequence[Case],
                     preds: list[str], refs: list[list[str]], per_pred: list[float] | None,
                     owner: list[int], confidence: float) -> list[AggregateResult]:
         from pytest_llmeval import stats
@@ -336,7 +337,7 @@ class SuiteEvaluator:
             idx = [k for k, o in enumerate(owner) if cases[o].category == cat]
             sub_scores = [per_pred[k] for k in idx] if per_pred is not None else None
             est = self._estimate(metric, [preds[k] for k in idx], [refs[k] for k in idx], sub_scores,
-                                 confidence, [owner[k] for k in idx])
+                                 confidence)
             row = AggregateResult(name=gate.name, value=est.value, ci=(est.low, est.high), n=est.n,
                                   method=est.method, category=cat, kind="category", metric=gate.metric,
                                   threshold=gate.threshold, op=gate.op, confidence=gate.confidence,
@@ -347,11 +348,9 @@ class SuiteEvaluator:
         return rows
 
     def _baseline_comparison(self, agg: AggregateResult, metric: Metric, cases: Sequence[Case],
-                             preds: list[str], refs: list[list[str]],
+                             preds: list[str],
                              baseline_outputs: dict[str, str | None], confidence: float) -> None:
         """The same metric on the baseline's outputs, and the paired difference with its interval."""
-        import numpy as np
-
         from pytest_llmeval import stats
 
         ids = [c.id for c in cases]
@@ -364,29 +363,14 @@ class SuiteEvaluator:
         n = len(ids)
         reps = len(preds) // n if n else 1
         f_preds = [preds[i * reps] for i in range(n)]
-        rng = np.random.default_rng(self.seed)
         base_stat = corpus_statistic(metric, b_preds, b_refs)
         new_stat = corpus_statistic(metric, f_preds, b_refs)
-        all_idx = np.arange(n)
-        base_value = base_stat(all_idx)
-        new_value = new_stat(all_idx)
-        deltas = []
-        for _ in range(1000):
-            idx = rng.integers(0, n, size=n)
-            deltas.append(new_stat(idx) - base_stat(idx))
-        alpha = (1 - confidence) / 2
-        lo, hi = np.quantile(np.array(deltas), [alpha, 1 - alpha])
-        base_scores = metric.case_scores(b_preds, b_refs)
-        if metric.kind == "proportion" and base_scores is not None:
-            b_est = stats.wilson(float(sum(base_scores)), n, confidence)
-        elif metric.kind == "mean" and base_scores is not None:
-            b_est = stats.bootstrap_mean(base_scores, confidence, seed=self.seed)
-        else:
-            b_est = stats.bootstrap_statistic(n, base_stat, confidence, seed=self.seed)
+        delta = stats.paired_bootstrap(n, base_stat, new_stat, confidence, seed=self.seed)
+        b_est = self._estimate(metric, b_preds, b_refs, metric.case_scores(b_preds, b_refs), confidence)
         agg.details["vs_baseline"] = {
-            "model": self.baseline_name, "value": base_value,
+            "model": self.baseline_name, "value": b_est.value,
             "ci": [b_est.low, b_est.high],
-            "delta": new_value - base_value, "delta_ci": [float(lo), float(hi)],
+            "delta": delta.value, "delta_ci": [delta.low, delta.high],
         }
 
     @property
@@ -417,7 +401,7 @@ class SuiteEvaluator:
             lines += ["report:", report.rstrip()]
         return "\n".join(lines)
 
-    def _per_case_minimums(self, cases: Sequence[Case], results: list[CaseResult]) -> None:
+    def _per_case_minimums(self, results: list[CaseResult]) -> None:
         for gate in self.suite.gates:
             if gate.case_min is None:
                 continue

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from pytest_llmeval.errors import ConfigError, LLMEvalError, NoJudgeConfigured, SpecError
-from pytest_llmeval.evaluate import GateOutcome, Skip, SuiteEvaluator, SuiteOutcome
+from pytest_llmeval.evaluate import GateOutcome, Skip, SuiteEvaluator, SuiteOutcome, format_case
 from pytest_llmeval.session import SESSION_KEY
 from pytest_llmeval.spec import Suite, load_suite, parse_metric_shorthand
 
@@ -263,13 +263,13 @@ class CaseItem(LLMEvalItem):
         for name, score in res.scores.items():
             self.user_properties.append((f"llmeval.{name}", score))
         if res.status == "error":
-            raise EvalError(f"case '{self.case_id}': {res.error}\n" + _case_text(res))
+            raise EvalError(f"case '{self.case_id}': {res.error}\n" + format_case(res))
 
     def runtest(self) -> None:
         res = self.result()
         if res is not None and res.status == "failed":
             failed = [c["message"] for c in res.checks if not c["passed"]]
-            raise EvalFailure("\n".join(f"check failed: {m}" for m in failed) + "\n" + _case_text(res))
+            raise EvalFailure("\n".join(f"check failed: {m}" for m in failed) + "\n" + format_case(res))
 
     def payload(self) -> dict[str, Any] | None:
         res = self.result()
@@ -328,12 +328,6 @@ class GateItem(LLMEvalItem):
             agg["details"] = {**agg.get("details", {}), "xfail": xfail.kwargs.get("reason", "")}
         return {"type": "gate", "suite": self.parent.meta(), "aggregate": agg,
                 "categories": [c.to_dict() for c in gate.categories], "report": gate.report}
-
-
-def _case_text(res: Any) -> str:
-    from pytest_llmeval.evaluate import format_case
-
-    return format_case(res)
 
 
 def _exc_text(exc: BaseException | None) -> str:

@@ -47,7 +47,7 @@ class LLMEvalSession:
         self._run: Any = None
         self._comparison: Any = None
         self._compare_error: str | None = None
-        self.warnings: list[str] = []
+        self._old: Any = None
         self.bad_suites = 0
 
     # ------------------------------------------------------------------ settings
@@ -300,9 +300,8 @@ class LLMEvalSession:
                     sr.reports[agg.name] = payload["report"]
         for file, sr in suites.items():
             sr.cases = [c for _, c in sorted(order[file], key=lambda t: t[0])]
-        run = RunResult(suites=sorted(suites.values(), key=lambda s: s.file), models=models,
-                        settings=self.settings(), usage=usage)
-        return run
+        return RunResult(suites=sorted(suites.values(), key=lambda s: s.file), models=models,
+                         settings=self.settings(), usage=usage)
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if self.is_worker or not self.records:
@@ -320,7 +319,7 @@ class LLMEvalSession:
         if html_path:
             from pytest_llmeval.report.html import write_html
 
-            write_html(run, html_path, comparison=self._comparison, baseline=getattr(self, "_old", None))
+            write_html(run, html_path, comparison=self._comparison, baseline=self._old)
         if os.environ.get("GITHUB_STEP_SUMMARY"):
             from pytest_llmeval.report.markdown import append_github_summary
 

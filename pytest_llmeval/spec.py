@@ -727,7 +727,7 @@ def load_suite(path: Path, *, default_metrics: dict[str, Any] | None = None) -> 
     if spec.prompt is None and spec.messages is None:
         _require_prompt_field(cases)
     gates = parse_gates(spec.metrics or default_metrics or {}, data, path)
-    _check_judge(spec, cases, data, path)
+    _check_judge(spec, data, path)
     name = spec.name or path.name.split(".eval.")[0]
     return Suite(name=name, path=path, spec=spec, cases=cases, gates=gates,
                  suite_hash=file_hash(*hash_paths), template_fields=uniq)
@@ -740,7 +740,7 @@ def _require_prompt_field(cases: list[Case]) -> None:
                             f"'prompt:' template", path=c.source, line=c.line)
 
 
-def _check_judge(spec: SuiteSpec, cases: list[Case], data: Any, path: Path) -> None:
+def _check_judge(spec: SuiteSpec, data: Any, path: Path) -> None:
     j = spec.judge
     if j is None:
         return

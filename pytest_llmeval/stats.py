@@ -133,25 +133,25 @@ def mcnemar(old_pass: Sequence[bool], new_pass: Sequence[bool]) -> tuple[int, in
 
 
 def paired_bootstrap(n: int, statistic_old: Callable[[np.ndarray], float],
-                     statistic_new: Callable[[np.ndarray], float], n_resamples: int = 1000,
-                     seed: int | None = None) -> tuple[float, float]:
-    """Paired bootstrap of ``new - old`` on the same resampled cases.
+                     statistic_new: Callable[[np.ndarray], float], confidence: float = 0.95,
+                     n_resamples: int = 1000, seed: int | None = None) -> Estimate:
+    """``new - old`` on the same resampled cases, with its percentile interval.
 
-    Returns ``(delta, p_value)``, the p value being two-sided: twice the smaller
-    share of resampled deltas on either side of zero.
+    Pairing keeps the case-to-case variation that both share out of the interval,
+    so a difference between two models on one set of cases is judged on its own.
     """
     idx_all = np.arange(n)
     delta = float(statistic_new(idx_all) - statistic_old(idx_all))
     if n < 2:
-        return delta, 1.0
+        return Estimate(delta, delta, delta, n, confidence, "paired bootstrap")
     rng = _rng(seed)
     deltas = np.empty(n_resamples)
     for i in range(n_resamples):
         idx = rng.integers(0, n, size=n)
         deltas[i] = statistic_new(idx) - statistic_old(idx)
-    below = float(np.mean(deltas <= 0))
-    above = float(np.mean(deltas >= 0))
-    return delta, float(min(1.0, 2 * min(below, above)))
+    alpha = (1 - confidence) / 2
+    lo, hi = np.quantile(deltas, [alpha, 1 - alpha])
+    return Estimate(delta, float(lo), float(hi), n, confidence, "paired bootstrap")
 
 
 def holm(p_values: Sequence[float]) -> list[float]:

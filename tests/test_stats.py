@@ -82,3 +82,13 @@ def test_clears_uses_the_point_or_the_bound(op: str, confidence: float | None, e
 
 def test_nan_never_clears() -> None:
     assert stats.clears(stats.wilson(0, 0), 0.0, "min", None) is False
+
+
+def test_paired_bootstrap_interval_of_a_difference() -> None:
+    rng = np.random.default_rng(0)
+    old = rng.normal(0.5, 0.2, size=200)
+    new = old + 0.05 + rng.normal(0, 0.01, size=200)  # the same cases, each a little better
+    est = stats.paired_bootstrap(200, lambda idx: float(old[idx].mean()),
+                                 lambda idx: float(new[idx].mean()), 0.95, seed=1)
+    assert est.value == pytest.approx(float((new - old).mean()))
+    assert 0.04 < est.low < est.value < est.high < 0.06  # pairing removes the shared case variation
