@@ -48,18 +48,23 @@ class AggregateResult:
     category: str | None = None
     model: str | None = None
     error: str | None = None
+    skip: str | None = None
+    """Why the gate could not run here (no judge, no key): SKIP, or ERROR in strict mode."""
+    xfail: str | None = None
+    """The reason of an expected failure (``xfail:`` in the suite)."""
     details: dict[str, Any] = field(default_factory=dict)
+    """Display data only (vs-baseline values, judge statistics); never decides the verdict."""
 
     @property
     def verdict(self) -> str:
         """``pass``, ``fail``, ``error``, ``skip``, ``xfail``/``xpass`` (expected failure) or ``none``."""
-        if self.details.get("skipped"):
+        if self.skip:
             return "skip"
         if self.error:
             return "error"
         if self.passed is None:
             return "none"
-        if "xfail" in self.details:
+        if self.xfail is not None:
             return "xpass" if self.passed else "xfail"
         return "pass" if self.passed else "fail"
 
@@ -101,6 +106,10 @@ class CaseResult:
     samples: list[str | None] = field(default_factory=list)
     judge: dict[str, Any] = field(default_factory=dict)
     fields: dict[str, Any] = field(default_factory=dict)
+    generation_error: bool = False
+    """True when a sample could not be generated (as opposed to a failed check)."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Per-case data of gate kinds, keyed by kind (e.g. code execution results)."""
 
     def to_dict(self) -> dict[str, Any]:
         # Written out (not dataclasses.asdict, which deep-copies): one of these per case and per run.
@@ -110,6 +119,7 @@ class CaseResult:
             "checks": list(self.checks), "category": self.category, "difficulty": self.difficulty,
             "tags": list(self.tags), "baseline_output": self.baseline_output,
             "samples": list(self.samples), "judge": dict(self.judge), "fields": dict(self.fields),
+            "generation_error": self.generation_error, "extra": dict(self.extra),
         })
 
     @classmethod

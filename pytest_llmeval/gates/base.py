@@ -1,0 +1,221 @@
+"""The Gate protocol: one kind of assertion over a suite's generated outputs.
+
+A gate kind is a subclass of :class:`Gate` with
+
+- ``section``: the suite file's top-level key it reads (``latency:``, ``cost:``,
+  ``human:``...); ``None`` for kinds that another section spawns (metric gates come
+  from ``metrics:``, judge gates from ``judge:``);
+- ``Spec``: a pydantic model of that section's options, validated at collection
+  (unknown keys, wrong types, out-of-range thresholds are collection errors with
+  file:line);
+- ``evaluate(ctx) -> GateOutcome``: the verdict over the generated outputs.
+
+The evaluator generates once, calls every gate's optional ``prepare_cases`` (work
+per case that other gates or the case items use, such as executing generated code),
+then ``evaluate``. A gate never raises for a verdict: it returns an outcome whose
+aggregate says pass, fail, error or skip, with a message a person can act on.
+
+A minimal kind, the way a user writes one (``conftest.py`` or a plugin module)::
+
+    from pydantic import Field
+    from pytest_llmeval.gates import Gate, GateOutcome, GateSpec, register_gate
+    from pytest_llmeval.results import AggregateResult
+
+    class MaxWordsSpec(GateSpec):
+        max_words: float = Field(gt=0)
+
+    @register_gate
+    class MaxWordsGate(Gate):
+        kind = "max_words"
+        section = "max_words"
+        Spec = MaxWordsSpec
+
+        def evaluate(self, ctx):
+            longest = max(len((r.output or "").split()) for r in ctx.results)
+            agg = self.aggregate(value=float(longest), threshold=self.spec.max_words, op="max",
+                                 n=len(ctx.results))
+            agg.passed = longest <= self.spec.max_words
+            return GateOutcome(agg, message="" if agg.passed else f"longest output: {longest} words")
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from pytest_llmeval.results import AggregateResult, CaseResult
+
+if TYPE_CHECKING:
+    from pytest_llmeval.spec import Case, Suite, SuiteSpec
+
+
+class GateSpec(BaseModel):
+    """Base of every gate kind's options: unknown keys are errors, NaN is refused."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False, frozen=True)
+
+
+class GateSkip(Exception):
+    """A gate that cannot run here (no judge configured, no API key).
+
+    It is a SKIP on a developer's machine and an ERROR in strict mode (``CI`` set or
+    ``--llmeval-strict``): a gate that did not run never lets CI pass.
+    """
+
+
+@dataclass(frozen=True)
+class BaselineRun:
+    """The comparison model's outputs for the suite's cases (first sample only)."""
+
+    name: str
+    outputs: dict[str, str | None]
+    error: str | None = None
+    infos: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class GateOutcome:
+    """What a gate reports: the aggregate (its verdict), per-category rows, a message, a text report."""
+
+    aggregate: AggregateResult
+    categories: list[AggregateResult] = field(default_factory=list)
+    message: str = ""
+    report: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.aggregate.name
+
+    @property
+    def verdict(self) -> str:
+        return self.aggregate.verdict
+
+
+@dataclass
+class GateContext:
+    """Everything a gate may read: the suite, its cases and the generated outputs.
+
+    Attributes:
+        suite: the validated suite.
+        cases: the evaluated cases, in file order.
+        results: one :class:`CaseResult` per case, same order (outputs, samples, scores,
+            checks, per-request timing and usage).
+        model_name: the evaluated model's name.
+        baseline: the comparison model's outputs, or ``None`` when the suite has none.
+        judge: returns the judge (loads it lazily); raises :class:`GateSkip` when none
+            is available.
+        seed: the seed of every bootstrap.
+        confidence: the suite's confidence level.
+        progress: a progress reporter with ``start(label, total)``, ``advance(n)``, ``finish()``.
+        gates: outcomes of the gates evaluated so far (for kinds that build on another's
+            verdicts, e.g. judge calibration on the pairwise judge).
+    """
+
+    suite: Suite
+    cases: Sequence[Case]
+    results: list[CaseResult]
+    model_name: str
+    baseline: BaselineRun | None = None
+    judge: Callable[[], Any] | None = None
+    seed: int = 0
+    confidence: float = 0.95
+    progress: Any = None
+    gates: dict[str, GateOutcome] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.progress is None:
+            from pytest_llmeval.report.progress import NoProgress
+
+            self.progress = NoProgress()
+
+    @property
+    def by_id(self) -> dict[str, CaseResult]:
+        return {r.id: r for r in self.results}
+
+    def get_judge(self) -> Any:
+        if self.judge is None:
+            raise GateSkip("no judge configured: set judge.model in the suite, --llmeval-judge, or "
+                           "override the llm_judge fixture")
+        judge = self.judge()
+        if judge is None:
+            raise GateSkip("no judge configured: set judge.model in the suite, --llmeval-judge, or "
+                           "override the llm_judge fixture")
+        return judge
+
+    def errored_cases(self) -> list[str]:
+        """Ids of cases with no usable output (a generation error in any sample)."""
+        return [r.id for r in self.results if r.status == "error" and r.generation_error]
+
+
+class Gate:
+    """Base class of a gate kind. Subclasses set ``kind``, ``Spec`` and usually ``section``."""
+
+    kind: ClassVar[str] = ""
+    section: ClassVar[str | None] = None
+    Spec: ClassVar[type[GateSpec]] = GateSpec
+    description: ClassVar[str] = ""
+    run_after: ClassVar[tuple[str, ...]] = ()
+    """Kinds whose outcomes this kind reads from ``ctx.gates`` (they are evaluated first)."""
+
+    def __init__(self, name: str, spec: Any, line: int | None = None) -> None:
+        self.name = name
+        self.spec = spec
+        self.line = line
+
+    @classmethod
+    def from_section(cls, spec: Any, *, suite_spec: SuiteSpec, line: int | None) -> list[Gate]:
+        """The gates one validated section declares (default: one gate named after the section)."""
+        return [cls(cls.section or cls.kind, spec, line)]
+
+    @property
+    def needs_baseline(self) -> bool:
+        """Whether the evaluator must generate the baseline's outputs for this gate."""
+        return False
+
+    @property
+    def needs_all_cases(self) -> bool:
+        """Whether the gate needs every case generated even when ``-k`` selected only some."""
+        return True
+
+    def prepare_cases(self, ctx: GateContext) -> None:
+        """Optional per-case work before any gate is evaluated (annotate ``ctx.results``)."""
+
+    def evaluate(self, ctx: GateContext) -> GateOutcome:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ helpers for subclasses
+
+    def aggregate(self, **fields: Any) -> AggregateResult:
+        """A fresh aggregate named and typed for this gate."""
+        fields.setdefault("value", None)
+        return AggregateResult(name=self.name, kind=self.kind, **fields)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"
+
+
+def error_outcome(name: str, kind: str, why: str, **fields: Any) -> GateOutcome:
+    """An outcome that could not be computed: ERROR with its reason."""
+    agg = AggregateResult(name=name, value=None, kind=kind, error=why, **fields)
+    return GateOutcome(agg, message=why)
+
+
+def skip_outcome(name: str, kind: str, why: str) -> GateOutcome:
+    """An outcome for a gate that cannot run here: SKIP (ERROR in strict mode)."""
+    return GateOutcome(AggregateResult(name=name, value=None, kind=kind, skip=why), message=why)
+
+
+def check_in_range(value: float | None, lo: float, hi: float, what: str) -> float | None:
+    """Validate a threshold against a declared range (for ``field_validator``\\s of gate specs)."""
+    if value is None:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        raise ValueError(f"{what} is NaN; give a number")
+    if not lo <= value <= hi:
+        hi_s = "no upper bound" if math.isinf(hi) else f"{hi:g}"
+        raise ValueError(f"{what} = {value:g} is outside the range [{lo:g}, {hi_s}] of this gate")
+    return value
