@@ -149,7 +149,7 @@ class LLMEvalSession:
         from pytest_llmeval.report.progress import NoProgress, Progress
 
         tr = self.config.pluginmanager.get_plugin("terminalreporter")
-        if self.is_worker or tr is None or self.config.get_verbosity() < 0:
+        if self.is_worker or tr is None or int(self.config.getoption("verbose", 0) or 0) < 0:
             return NoProgress()
         return Progress(tr, self.config.pluginmanager.get_plugin("capturemanager"))
 
@@ -373,7 +373,7 @@ class LLMEvalSession:
             return
         from pytest_llmeval.report.terminal import write_summary
 
-        write_summary(terminalreporter, self._run, verbosity=self.config.get_verbosity())
+        write_summary(terminalreporter, self._run, verbosity=int(self.config.getoption("verbose", 0) or 0))
         self._write_not_evaluated(terminalreporter)
         if self._comparison is not None:
             terminalreporter.section("llmeval: comparison with the baseline run", sep="-")
