@@ -17,7 +17,7 @@ from pytest_llmeval.execution.data import (
     mbpp_cases,
     mbpp_prompt,
     program_for,
-    tests_for,
+    case_tests,
 )
 from pytest_llmeval.execution.passk import pass_at_k, pass_at_k_per_problem
 from pytest_llmeval.execution.postprocess import postprocess, stop_at_next_def, strip_fences
@@ -54,5 +54,5 @@ __all__ = [
     "program_for",
     "stop_at_next_def",
     "strip_fences",
-    "tests_for",
+    "case_tests",
 ]

@@ -365,8 +365,12 @@ class _Channel:
             raise HarnessError(f"the tests pass {exc} to {name}(); only plain values can cross into the "
                                f"sandbox") from None
         except (BrokenPipeError, OSError):
-            raise CandidateError("the candidate's process exited before answering") from None
-        msg = self.receive()
+            raise CandidateError(f"calling {self.last_call}: the candidate's process exited before "
+                                 "answering") from None
+        try:
+            msg = self.receive()
+        except CandidateError as exc:
+            raise CandidateError(f"calling {self.last_call}: {exc}") from None
         if "value" in msg:
             try:
                 value = decode(msg["value"])

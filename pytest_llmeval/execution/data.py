@@ -146,7 +146,7 @@ def _text(fields: Mapping[str, Any], name: str, dataset: str) -> str:
     return value
 
 
-def tests_for(fields: Mapping[str, Any], dataset: str) -> HumanEvalTests | AssertTests:
+def case_tests(fields: Mapping[str, Any], dataset: str) -> HumanEvalTests | AssertTests:
     """The tests of one case in the given dataset format."""
     if dataset == "humaneval":
         return HumanEvalTests(test=_text(fields, "test", dataset),
@@ -187,4 +187,4 @@ def program_for(fields: Mapping[str, Any], completion: str, dataset: str, *, str
 
 def job_for(fields: Mapping[str, Any], completion: str, dataset: str, **options: bool) -> Job:
     """One sample's job: its program and its case's tests."""
-    return Job(program=program_for(fields, completion, dataset, **options), tests=tests_for(fields, dataset))
+    return Job(program=program_for(fields, completion, dataset, **options), tests=case_tests(fields, dataset))

@@ -47,6 +47,8 @@ ALLOW_ENV = "LLMEVAL_ALLOW_UNSANDBOXED"
 """Set to ``1`` to run generated code where the network layer is missing (``--llmeval-allow-unsandboxed``)."""
 LAUNCHER_ENV = "LLMEVAL_SANDBOX_LAUNCHER"
 """Force a launcher: ``bwrap``, ``unshare`` or ``none`` (default: the first that works, in that order)."""
+PYTHON_ENV = "LLMEVAL_SANDBOX_PYTHON"
+"""The interpreter that runs generated code (default: this one; any CPython >= 3.10 works)."""
 
 REQUIRED_LAYERS = ("process", "rlimits", "wall_timeout", "temp_dir", "scrubbed_env", "unprivileged_uid")
 OPTIONAL_LAYERS = ("network", "pid_namespace", "filesystem")
@@ -181,6 +183,9 @@ class _Launch:
 
 
 def _python(site_packages: bool) -> str:
+    override = os.environ.get(PYTHON_ENV)
+    if override:
+        return os.path.realpath(override)
     if site_packages:
         return sys.executable
     return os.path.realpath(getattr(sys, "_base_executable", None) or sys.executable)
@@ -513,12 +518,16 @@ class Sandbox:
         self._idle: queue.Queue[_Zygote] = queue.Queue()
         self._all: list[_Zygote] = []
         self._lock = threading.Lock()
+        # Every zygote is started from this one long-lived thread: bwrap's --die-with-parent (and the
+        # zygote's own parent-death signal) fire when the *thread* that started it ends.
+        self._spawner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmeval-sandbox-spawn")
         allow = allow_unsandboxed_from_env() if allow_unsandboxed is None else allow_unsandboxed
         first: _Zygote | None = None
         tried: list[str] = []
         for name in _candidates(launcher):
             try:
-                zygote = _Zygote(_launch(name, self._slot(0), self.limits, site_packages), 0)
+                zygote = self._spawner.submit(
+                    _Zygote, _launch(name, self._slot(0), self.limits, site_packages), 0).result()
             except (SandboxUnavailable, OSError) as exc:
                 tried.append(f"{name}: {exc}")
                 continue
@@ -531,11 +540,13 @@ class Sandbox:
             first = zygote
             break
         if first is None:
+            self._spawner.shutdown()
             raise SandboxUnavailable("generated code will not run: no sandbox with every required layer "
                                      "could be started (" + "; ".join(tried) + ")", layer="process")
         self.info = info
         if not info.layer("network").active and not allow:
             first.close()
+            self._spawner.shutdown()
             raise SandboxUnavailable(
                 "generated code will not run without the 'network' layer: "
                 f"{info.layer('network').detail}" + (f" (tried: {'; '.join(tried)})" if tried else "")
@@ -551,7 +562,8 @@ class Sandbox:
         return self._ids[2 * i], self._ids[2 * i + 1]
 
     def _start(self, slot: int) -> _Zygote:
-        return _Zygote(_launch(self.info.launcher, self._slot(slot), self.limits, self.site_packages), slot)
+        launch = _launch(self.info.launcher, self._slot(slot), self.limits, self.site_packages)
+        return self._spawner.submit(_Zygote, launch, slot).result()
 
     def _take(self) -> _Zygote:
         try:
@@ -607,6 +619,7 @@ class Sandbox:
             for z in self._all:
                 z.close()
             self._all.clear()
+        self._spawner.shutdown()
 
     def __enter__(self) -> Sandbox:
         return self
