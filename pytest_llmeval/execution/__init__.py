@@ -9,6 +9,7 @@ sample's job, ``postprocess`` cleans completions. The ``pass_at_k`` gate
 from __future__ import annotations
 
 from pytest_llmeval.execution.data import (
+    case_tests,
     humaneval_cases,
     humaneval_path,
     job_for,
@@ -17,7 +18,6 @@ from pytest_llmeval.execution.data import (
     mbpp_cases,
     mbpp_prompt,
     program_for,
-    case_tests,
 )
 from pytest_llmeval.execution.passk import pass_at_k, pass_at_k_per_problem
 from pytest_llmeval.execution.postprocess import postprocess, stop_at_next_def, strip_fences
@@ -41,6 +41,7 @@ __all__ = [
     "SampleResult",
     "Sandbox",
     "SandboxInfo",
+    "case_tests",
     "humaneval_cases",
     "humaneval_path",
     "job_for",
@@ -54,5 +55,4 @@ __all__ = [
     "program_for",
     "stop_at_next_def",
     "strip_fences",
-    "case_tests",
 ]

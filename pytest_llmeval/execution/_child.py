@@ -49,11 +49,18 @@ PR_SET_NO_NEW_PRIVS = 38
 PR_SET_PDEATHSIG = 1
 
 
+try:
+    _LIBC: ctypes.CDLL | None = ctypes.CDLL(None, use_errno=True)
+except OSError:
+    _LIBC = None
+
+
 def _prctl(option: int, value: int) -> bool:
+    if _LIBC is None:
+        return False
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(option, value, 0, 0, 0) == 0
-    except (OSError, AttributeError):
+        return _LIBC.prctl(option, value, 0, 0, 0) == 0
+    except AttributeError:
         return False
 
 
@@ -768,7 +775,21 @@ def _describe_status(status: int | None) -> str:
     return ""
 
 
+PRELOAD = ("typing", "math", "re", "collections", "itertools", "functools", "copy", "string", "hashlib",
+           "heapq", "bisect", "random", "fractions", "decimal", "statistics", "operator", "fcntl")
+"""Modules imported once by the zygote, so that samples (forked from it) do not each import them."""
+
+
 def main() -> None:
+    import gc
+
+    for name in PRELOAD:
+        try:
+            __import__(name)
+        except ImportError:
+            pass
+    # Objects that exist now are never collected: forked samples do not copy their pages to scan them.
+    gc.freeze()
     cfg = json.loads(sys.argv[1])
     cmd_r = os.dup(0)
     reply_w = os.dup(1)
