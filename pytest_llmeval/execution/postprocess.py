@@ -6,7 +6,8 @@ Two options, both off unless a suite asks for them (``execute.postprocess``):
   for chat models that wrap code in Markdown;
 - ``stop_at_next_def``: cut the completion where a new top-level statement starts
   (``def``, ``class``, ``if``, ``print``, ``#``, ``assert``...), the stop sequences of the
-  HumanEval paper, for base models that continue past the function body.
+  HumanEval paper, for base models that continue past the function body; a completion
+  that restates the function keeps it and is cut after it.
 """
 
 from __future__ import annotations
@@ -35,13 +36,31 @@ def strip_fences(text: str) -> str:
 
 
 def stop_at_next_def(text: str, stops: tuple[str, ...] = HUMANEVAL_STOPS) -> str:
-    """Cut ``text`` (a function body continuing a prompt) where the next top-level statement begins."""
+    """Cut ``text`` where the next top-level statement begins.
+
+    A continuation of the prompt (an indented body) is cut at the first stop. A completion that
+    restates the function (imports, then ``def``) keeps that definition and is cut after it.
+    """
+    start = _own_definition(text)
     cut = len(text)
     for stop in stops:
-        i = text.find(stop)
+        i = text.find(stop, start)
         if i != -1:
             cut = min(cut, i)
     return text[:cut]
+
+
+def _own_definition(text: str) -> int:
+    """Where the search for a stop begins: after the first line of a leading top-level ``def``."""
+    offset = 0
+    for line in text.splitlines(keepends=True):
+        stripped = line.strip()
+        if line.startswith(("def ", "async def ", "class ")):
+            return offset + len(line) - 1
+        if stripped and not line.startswith(("import ", "from ", "#", "@")):
+            return 0
+        offset += len(line)
+    return 0
 
 
 def postprocess(text: str, *, strip_markdown: bool = False, stop_at_def: bool = False) -> str:

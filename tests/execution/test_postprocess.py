@@ -41,3 +41,10 @@ def test_postprocess_applies_fences_first() -> None:
     text = "```python\n    return 2\n\ndef g():\n    pass\n```"
     assert postprocess(text, strip_markdown=True, stop_at_def=True) == "    return 2\n"
     assert postprocess(text) == text
+
+
+def test_stop_at_next_def_keeps_a_restated_function() -> None:
+    full = "from typing import List\n\n\ndef f(x: List[int]) -> int:\n    return len(x)\n\n\nprint(f([1]))\n"
+    assert stop_at_next_def(full) == "from typing import List\n\n\ndef f(x: List[int]) -> int:\n    return len(x)\n\n"
+    two = "def f():\n    return 1\n\ndef g():\n    return 2\n"
+    assert stop_at_next_def(two) == "def f():\n    return 1\n"
