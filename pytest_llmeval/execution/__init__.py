@@ -18,6 +18,7 @@ from pytest_llmeval.execution.data import (
     mbpp_cases,
     mbpp_prompt,
     program_for,
+    write_cases,
 )
 from pytest_llmeval.execution.passk import pass_at_k, pass_at_k_per_problem
 from pytest_llmeval.execution.postprocess import postprocess, stop_at_next_def, strip_fences
@@ -55,4 +56,5 @@ __all__ = [
     "program_for",
     "stop_at_next_def",
     "strip_fences",
+    "write_cases",
 ]

@@ -55,7 +55,7 @@ def require(what: str, why: str) -> None:
     message = f"{what} is unavailable here: {why}"
     if os.environ.get("CI"):
         pytest.fail(message)
-    pytest.skip(message)
+    pytest.skip(message, allow_module_level=True)
 
 
 def start_sandbox(limits: Limits, **kwargs: object) -> Sandbox:
@@ -64,3 +64,13 @@ def start_sandbox(limits: Limits, **kwargs: object) -> Sandbox:
     except SandboxUnavailable as exc:
         require("the execution sandbox (bubblewrap)", str(exc))
         raise
+
+
+def import_or_require(module: str) -> Any:
+    """Import a module of the 'code' extra; skip without it (fail in CI, which installs it)."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        require(f"the 'code' extra ({module})", f"{exc}; pip install 'pytest-llmevals[code]'")

