@@ -220,6 +220,8 @@ def _apply_limits(limits: dict, nproc: int) -> None:
 def _drop_privileges(uid: int | None, gid: int | None) -> None:
     if uid is None:
         return
+    if gid is None:
+        gid = uid
     os.setgroups([])
     os.setresgid(gid, gid, gid)
     os.setresuid(uid, uid, uid)
@@ -289,7 +291,10 @@ def _serve(job: dict, req_r: int, resp_w: int) -> int:
         msg = read_frame(req_r)
         if msg is None:
             return 0
-        name = msg.get("call") if type(msg) is dict else None
+        if not isinstance(msg, dict):
+            send(resp_w, {"raise": "the call could not be read"})
+            continue
+        name = msg.get("call")
         fn = namespace.get(name) if type(name) is str else None
         if not callable(fn):
             send(resp_w, {"raise": f"NameError: the completion defines no function '{name}'"})
@@ -297,6 +302,8 @@ def _serve(job: dict, req_r: int, resp_w: int) -> int:
         try:
             args = decode(msg["args"])
             kwargs = {k: decode(v) for k, v in msg["kwargs"].items()}
+            if not isinstance(args, list):
+                raise TypeError("malformed call")
             value = fn(*args, **kwargs)
             reply = {"value": encode(value)}
         except NotPlain as exc:
@@ -535,6 +542,8 @@ class Zygote:
             if job is None:
                 return
             try:
+                if not isinstance(job, dict):
+                    raise TypeError(f"a job must be a mapping, got {type(job).__name__}")
                 reply = self.run(job)
             except Exception:  # noqa: BLE001 - the parent gets the zygote's own failure as an error
                 reply = {"status": "error", "reason": "sandbox failure: " + traceback.format_exc()[-1500:]}

@@ -149,9 +149,10 @@ def _text(fields: Mapping[str, Any], name: str, dataset: str) -> str:
 def case_tests(fields: Mapping[str, Any], dataset: str) -> HumanEvalTests | AssertTests:
     """The tests of one case in the given dataset format."""
     if dataset == "humaneval":
+        prompt = fields.get("prompt")
         return HumanEvalTests(test=_text(fields, "test", dataset),
                               entry_point=_text(fields, "entry_point", dataset),
-                              prompt=fields.get("prompt") if isinstance(fields.get("prompt"), str) else "")
+                              prompt=prompt if isinstance(prompt, str) else "")
     if dataset == "mbpp":
         tests = fields.get("test_list")
         if not isinstance(tests, list) or not tests or not all(isinstance(t, str) for t in tests):

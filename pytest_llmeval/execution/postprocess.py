@@ -29,9 +29,9 @@ def strip_fences(text: str) -> str:
     for match in _FENCE.finditer(text):
         if match.group(2).lower() in _CODE_LANGS:
             return match.group(3)
-    match = _OPEN_FENCE.search(text)
-    if match and match.group(2).lower() in _CODE_LANGS:
-        return match.group(3)
+    unclosed = _OPEN_FENCE.search(text)
+    if unclosed and unclosed.group(2).lower() in _CODE_LANGS:
+        return unclosed.group(3)
     return text
 
 

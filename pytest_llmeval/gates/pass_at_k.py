@@ -168,8 +168,10 @@ class PassAtKGate(Gate):
         from pytest_llmeval.execution.passk import pass_at_k
 
         spec: ExecuteSpec = self.spec
-        records = [r.extra.get(EXTRA_KEY) for r in ctx.results]
-        if not records or any(rec is None or rec.get("key") != spec.run_key() for rec in records):
+        found = [r.extra.get(EXTRA_KEY) for r in ctx.results]
+        records: list[dict[str, Any]] = [rec for rec in found if isinstance(rec, dict)
+                                         and rec.get("key") == spec.run_key()]
+        if not records or len(records) != len(found):
             return error_outcome(self.name, self.kind,
                                  "the samples were not executed (prepare_cases did not run)")
         skipped = next((rec["skipped"] for rec in records if rec.get("skipped")), None)
@@ -198,7 +200,7 @@ class PassAtKGate(Gate):
                                  f"some problems have {min(ns)}")
         values = np.array([pass_at_k(int(rec["n"]), int(rec["passed"]), self.k) for rec in records])
         confidence = spec.confidence or ctx.confidence
-        est = stats.bootstrap_mean(values, confidence, seed=ctx.seed)
+        est = stats.bootstrap_mean(values.tolist(), confidence, seed=ctx.seed)
         threshold = spec.min.get(self.k)
         agg = self.aggregate(value=est.value, ci=(est.low, est.high), n=est.n, threshold=threshold, op="min",
                              confidence=spec.confidence, model=ctx.model_name, method=est.method,
@@ -231,7 +233,7 @@ class PassAtKGate(Gate):
         rows = []
         for cat in cats:
             idx = [i for i, c in enumerate(ctx.cases) if c.category == cat]
-            est = stats.bootstrap_mean(values[idx], confidence, seed=ctx.seed)
+            est = stats.bootstrap_mean(values[idx].tolist(), confidence, seed=ctx.seed)
             row = AggregateResult(name=self.name, value=est.value, ci=(est.low, est.high), n=est.n,
                                   method=est.method, category=cat, kind="category", metric=f"pass@{self.k}",
                                   threshold=threshold, op="min", confidence=self.spec.confidence,
@@ -258,7 +260,7 @@ class PassAtKGate(Gate):
                                           or "the baseline has no output for some cases"}
             return
         b_values = np.array([float(b["passed"]) for b in base])  # type: ignore[index]
-        b_est = stats.bootstrap_mean(b_values, confidence, seed=ctx.seed)
+        b_est = stats.bootstrap_mean(b_values.tolist(), confidence, seed=ctx.seed)
         delta = stats.paired_bootstrap(len(values), lambda idx: float(b_values[idx].mean()),
                                        lambda idx: float(values[idx].mean()), confidence, seed=ctx.seed)
         agg.details["vs_baseline"] = {"model": name, "value": b_est.value, "ci": [b_est.low, b_est.high],
