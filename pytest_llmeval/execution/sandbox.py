@@ -25,6 +25,7 @@ a fork of a warm zygote about a millisecond.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import queue
@@ -56,6 +57,7 @@ SETUP_FAILED = 70
 """Exit code of a candidate process whose sandbox setup failed (before any model code ran)."""
 _CHILD_SOURCE = (Path(__file__).with_name("_child.py")).read_text(encoding="utf-8")
 _SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
+_POOLS = itertools.count()
 STATUSES = ("passed", "failed", "timeout", "error")
 
 
@@ -276,7 +278,8 @@ def _free_ids(n: int) -> list[int]:
     if span < 4 * n:
         raise SandboxUnavailable(f"no free range of uids to run generated code under (mapped: {lo}-{hi})",
                                  layer="unprivileged_uid")
-    candidate = start + (os.getpid() * 64) % max(1, span - 64 * n)
+    # Per process and per pool: two pools of one process (or two xdist workers) get other uids.
+    candidate = start + ((os.getpid() * 64 + next(_POOLS) * 4 * n) % max(1, span - 64 * n))
     out: list[int] = []
     while len(out) < n and candidate < start + span:
         try:
@@ -382,7 +385,10 @@ class _Zygote:
             return ""
         return self.proc.stderr.read().decode("utf-8", "replace").strip()[-800:]
 
-    def run(self, job: Job, limits: Limits) -> SampleResult:
+    def run(self, job: Job, limits: Limits) -> SampleResult | None:
+        """The sample's result; ``None`` when the zygote was gone before the sample was sent."""
+        if not self.alive:
+            return None
         payload = {"program": job.program, "tests": job.tests.to_child(),
                    "limits": {"timeout_s": limits.timeout_s, "memory_mb": limits.memory_mb,
                               "file_size_mb": limits.file_size_mb,
@@ -391,7 +397,7 @@ class _Zygote:
         try:
             _write_frame(self.proc.stdin.fileno(), payload)
         except OSError:
-            return SampleResult("error", "the sandbox process is gone")
+            return None
         reply = _read_frame(self.proc.stdout.fileno(), timeout=limits.timeout_s + 30.0)
         if not isinstance(reply, dict) or reply.get("status") not in STATUSES:
             self.kill()
@@ -554,7 +560,7 @@ class Sandbox:
                 layer="network")
         self._all.append(first)
         self._idle.put(first)
-        self._next_slot = 1
+        self._free_slots = list(range(1, self.n_workers))
 
     def _slot(self, i: int) -> tuple[int, int] | None:
         if self._ids is None:
@@ -566,34 +572,53 @@ class Sandbox:
         return self._spawner.submit(_Zygote, launch, slot).result()
 
     def _take(self) -> _Zygote:
-        try:
-            return self._idle.get_nowait()
-        except queue.Empty:
-            pass
-        with self._lock:
-            if self._next_slot < self.n_workers:
-                slot = self._next_slot
-                self._next_slot += 1
-                z = self._start(slot)
-                self._all.append(z)
+        """An idle zygote, or a new one on a free slot; waits while every zygote is busy."""
+        while True:
+            try:
+                return self._idle.get_nowait()
+            except queue.Empty:
+                pass
+            with self._lock:
+                slot = self._free_slots.pop(0) if self._free_slots else None
+            if slot is not None:
+                try:
+                    z = self._start(slot)
+                except (SandboxUnavailable, OSError):
+                    with self._lock:
+                        self._free_slots.append(slot)
+                    raise
+                with self._lock:
+                    self._all.append(z)
                 return z
-        return self._idle.get()
+            try:
+                return self._idle.get(timeout=0.2)
+            except queue.Empty:
+                continue
 
-    def _run_one(self, job: Job) -> SampleResult:
-        z = self._take()
+    def _run_one(self, job: Job, attempts: int = 3) -> SampleResult:
+        for _ in range(attempts):
+            result = self._attempt(job)
+            if result is not None:
+                return result
+        return SampleResult("error", "the sandbox process kept dying before the sample could be sent")
+
+    def _attempt(self, job: Job) -> SampleResult | None:
         try:
-            result = z.run(job, self.limits)
+            z = self._take()
+        except (SandboxUnavailable, OSError) as exc:
+            return SampleResult("error", f"the sandbox could not be restarted: {exc}")
+        try:
+            return z.run(job, self.limits)
         finally:
-            if not z.alive:
+            if z.alive:
+                self._idle.put(z)
+            else:
+                # The model's code cannot reach a zygote that is pid 1 of its namespace; without
+                # namespaces it can. Its slot is started afresh for the next sample.
+                z.kill()
                 with self._lock:
                     self._all.remove(z)
-                    z.kill()
-                    replacement = self._start(z.slot)
-                    self._all.append(replacement)
-                self._idle.put(replacement)
-            else:
-                self._idle.put(z)
-        return result
+                    self._free_slots.append(z.slot)
 
     def run(self, jobs: Sequence[Job], progress: Callable[[int], None] | None = None) -> list[SampleResult]:
         """Execute every job (in parallel over the workers); results in the jobs' order."""

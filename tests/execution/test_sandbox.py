@@ -202,6 +202,24 @@ def test_cannot_delete_files_outside_its_directory(sandbox: Sandbox, tmp_path: P
     assert Path("/etc/hostname").exists() or not Path("/etc").exists()
 
 
+def test_each_sample_gets_a_fresh_directory_removed_afterwards() -> None:
+    sb = start_sandbox(Limits(timeout_s=5.0), workers=1)
+    program = ("import os, sys\n"
+               "print('cwd', os.getcwd(), os.listdir('.'), 'siblings', os.listdir(os.path.dirname(os.getcwd())))\n"
+               "print('stdin', repr(sys.stdin.read()))\n"
+               "open('left-behind.txt', 'w').write('x')\n" + RIGHT)
+    try:
+        first, second = run(sb, program), run(sb, program)
+    finally:
+        sb.close()
+    assert first.passed and second.passed
+    cwd1 = first.output.split()[1]
+    cwd2 = second.output.split()[1]
+    assert cwd1 != cwd2
+    assert f"cwd {cwd2} [] siblings ['{os.path.basename(cwd2)}']" in second.output
+    assert "stdin ''" in second.output
+
+
 def test_kill_the_parent(sandbox: Sandbox) -> None:
     program = "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nos.kill(1, signal.SIGKILL)\n" + WRONG
     failed(run(sandbox, program))
@@ -210,7 +228,10 @@ def test_kill_the_parent(sandbox: Sandbox) -> None:
 
 
 def test_runs_as_an_unprivileged_uid_when_root(sandbox: Sandbox) -> None:
-    program = "import os\ndef add(a, b):\n    return a + b if os.getuid() != 0 and os.geteuid() != 0 else 0\n"
+    program = ("import os\n"
+               "caps = [line.split()[1] for line in open('/proc/self/status') if line.startswith('CapEff')][0]\n"
+               "def add(a, b):\n"
+               "    return a + b if os.getuid() != 0 and os.geteuid() != 0 and int(caps, 16) == 0 else 0\n")
     assert run(sandbox, program).passed
     if os.geteuid() == 0:
         assert sandbox.info.layer("unprivileged_uid").active
@@ -391,3 +412,72 @@ def test_unshare_launcher_isolates_the_network() -> None:
         assert zygote.hello["netns"] != os.readlink("/proc/self/ns/net")
     finally:
         zygote.close()
+
+
+NON_ROOT_SCRIPT = """
+import sys, types
+root = sys.argv[1]
+for name, path in (("pytest_llmeval", root + "/pytest_llmeval"),
+                   ("pytest_llmeval.execution", root + "/pytest_llmeval/execution")):
+    module = types.ModuleType(name)
+    module.__path__ = [path]
+    sys.modules[name] = module  # the sandbox needs nothing but the standard library
+from pytest_llmeval.execution.sandbox import HumanEvalTests, Job, Limits, Sandbox
+if sys.argv[2] == "probe":
+    raise SystemExit(0)
+tests = HumanEvalTests(test="def check(candidate):\\n    assert candidate(1, 2) == 3\\n", entry_point="add")
+with Sandbox(Limits(timeout_s=3), workers=1) as sb:
+    print("layers", sb.info.describe())
+    for program in ["def add(a, b):\\n    return a + b\\n", "while True: pass\\n",
+                    "import socket\\nsocket.create_connection(('1.1.1.1', 80), timeout=1)\\n",
+                    "import os\\nos.remove('/etc/hostname')\\n"]:
+        print("result", sb.run_one(Job(program, tests)).status)
+"""
+
+
+def test_as_a_non_root_user() -> None:
+    """bubblewrap in a user namespace, as an ordinary user: every layer, the same outcomes."""
+    import shutil
+    import tempfile
+
+    runuser, python = shutil.which("runuser"), "/usr/bin/python3"
+    if os.geteuid() != 0 or runuser is None or not os.access(python, os.X_OK):
+        pytest.skip("needs root, runuser and /usr/bin/python3 to run the sandbox as 'nobody'")
+    with tempfile.TemporaryDirectory() as where:
+        os.chmod(where, 0o755)
+        script = Path(where) / "nonroot.py"
+        script.write_text(NON_ROOT_SCRIPT)
+        script.chmod(0o644)
+        _run_as_nobody([runuser, "-u", "nobody", "--", "env", "-i", "PATH=/usr/bin:/bin", python, str(script),
+                        str(Path(__file__).parents[2])])
+
+
+def _run_as_nobody(argv: list[str]) -> None:
+    import subprocess
+
+    probe = subprocess.run(argv + ["probe"], capture_output=True, text=True, timeout=60)
+    if probe.returncode != 0:
+        pytest.skip(f"'nobody' cannot read this checkout or that Python: {probe.stderr.strip()[-300:]}")
+    done = subprocess.run(argv + ["run"], capture_output=True, text=True, timeout=120)
+    if "no sandbox with every required layer" in done.stderr:
+        require("bubblewrap for ordinary users (unprivileged user namespaces)", done.stderr.strip()[-300:])
+    assert done.returncode == 0, done.stderr
+    assert "layers bwrap: process, rlimits, wall_timeout, temp_dir, scrubbed_env, unprivileged_uid, network, " \
+           "pid_namespace, filesystem" in done.stdout
+    assert [line.split()[1] for line in done.stdout.splitlines() if line.startswith("result")] == \
+        ["passed", "timeout", "failed", "failed"]
+
+
+def test_a_dead_zygote_is_replaced_and_the_sample_still_runs() -> None:
+    import signal
+
+    sb = start_sandbox(Limits(timeout_s=5.0), workers=1)
+    try:
+        assert run(sb, RIGHT).passed
+        [zygote] = sb._all
+        os.killpg(zygote.proc.pid, signal.SIGKILL)
+        zygote.proc.wait(timeout=10)
+        assert run(sb, RIGHT).passed
+        assert sb._all and sb._all[0] is not zygote
+    finally:
+        sb.close()
