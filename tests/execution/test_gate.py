@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +13,7 @@ from pydantic import ValidationError
 
 from pytest_llmeval import stats
 from pytest_llmeval.errors import SpecError
+from pytest_llmeval.execution.data import load_mbpp, mbpp_cases
 from pytest_llmeval.execution.sandbox import ALLOW_ENV, LAUNCHER_ENV
 from pytest_llmeval.gates import pass_at_k as gate_module
 from pytest_llmeval.gates.pass_at_k import EXTRA_KEY, ExecuteSpec, PassAtKGate, describe_execution
@@ -203,3 +206,40 @@ def test_values_are_finite_in_the_results_file() -> None:
     d = out.aggregate.to_dict()
     assert math.isfinite(d["value"]) and all(math.isfinite(x) for x in d["ci"])
     assert ctx.results[0].to_dict()["extra"][EXTRA_KEY]["samples"][0]["status"] == "passed"
+
+
+MBPP = [
+    {"task_id": 2, "text": "Write a function to find the similar elements from the given two tuple lists.",
+     "code": "def similar_elements(test_tup1, test_tup2):\r\n  res = tuple(set(test_tup1) & set(test_tup2))\r\n"
+             "  return (res) ",
+     "test_list": ["assert similar_elements((3, 4, 5, 6),(5, 7, 4, 10)) == (4, 5)",
+                   "assert similar_elements((1, 2, 3, 4),(5, 4, 3, 7)) == (3, 4)",
+                   "assert similar_elements((11, 12, 14, 13),(17, 15, 14, 13)) == (13, 14)"],
+     "test_setup_code": "", "challenge_test_list": []},
+    {"task_id": 3, "text": "Write a python function to identify non-prime numbers.",
+     "code": "import math\r\ndef is_not_prime(n):\r\n    result = False\r\n    for i in range(2,int(math.sqrt(n)) + 1):"
+             "\r\n        if n % i == 0:\r\n            result = True\r\n    return result",
+     "test_list": ["assert is_not_prime(2) == False", "assert is_not_prime(10) == True",
+                   "assert is_not_prime(35) == True"],
+     "test_setup_code": "", "challenge_test_list": []},
+    {"task_id": 4, "text": "Write a function to find the largest integers from a given list of numbers using heap queue.",
+     "code": "import heapq as hq\r\ndef heap_queue_largest(nums,n):\r\n  largest_nums = hq.nlargest(n, nums)\r\n"
+             "  return largest_nums",
+     "test_list": ["assert heap_queue_largest( [25, 35, 22, 85, 14, 65, 75, 22, 58],3)==[85, 75, 65] ",
+                   "assert heap_queue_largest( [25, 35, 22, 85, 14, 65, 75, 22, 58],2)==[85, 75]"],
+     "test_setup_code": "", "challenge_test_list": []},
+]
+
+
+def test_mbpp_published_format_end_to_end(tmp_path: Path) -> None:
+    path = tmp_path / "mbpp.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in MBPP))
+    cases = mbpp_cases(load_mbpp(path))
+    wrong = ["def similar_elements(a, b):\n    return ()\n", "def is_not_prime(n):\n    return False\n",
+             "def heap_queue_largest(nums, n):\n    return sorted(nums)[:n]\n"]
+    ctx = context(cases, [[r["code"], w] for r, w in zip(MBPP, wrong, strict=True)], id_field="id")
+    out = run({"dataset": "mbpp", "k": [1, 2], "min": {1: 0.5}, "workers": 2}, ctx)
+    assert out["pass@1"].aggregate.value == 0.5 and out["pass@2"].aggregate.value == 1.0
+    assert [r.extra[EXTRA_KEY]["samples"][0]["status"] for r in ctx.results] == ["passed"] * 3
+    reasons = [r.extra[EXTRA_KEY]["samples"][1]["reason"] for r in ctx.results]
+    assert "is_not_prime(10) returned False" in reasons[1]
