@@ -181,6 +181,13 @@ class _Launch:
     cleanup: list[str] = field(default_factory=list)
 
 
+def printable(text: str, keep: str = "") -> str:
+    """``text`` with control characters escaped (``\\x1b``...): model output is shown in terminals."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c in keep else repr(c)[1:-1] for c in text)
+
+
 # ----------------------------------------------------------------------------- launchers
 
 
@@ -402,8 +409,8 @@ class _Zygote:
         if not isinstance(reply, dict) or reply.get("status") not in STATUSES:
             self.kill()
             return SampleResult("error", "the sandbox stopped answering")
-        return SampleResult(status=reply["status"], reason=str(reply.get("reason") or ""),
-                            output=str(reply.get("output") or ""),
+        return SampleResult(status=reply["status"], reason=printable(str(reply.get("reason") or "")),
+                            output=printable(str(reply.get("output") or ""), keep="\n\t"),
                             output_bytes=int(reply.get("output_bytes") or 0),
                             duration_s=float(reply.get("duration_s") or 0.0))
 

@@ -481,3 +481,12 @@ def test_a_dead_zygote_is_replaced_and_the_sample_still_runs() -> None:
         assert sb._all and sb._all[0] is not zygote
     finally:
         sb.close()
+
+
+def test_control_characters_from_the_model_are_escaped(sandbox: Sandbox) -> None:
+    program = ("print('\\x1b[2J\\x1b[31mred\\rover\\tok')\n"
+               "def add(a, b):\n    raise ValueError('\\x1b]0;title\\x07 boom\\nnext')\n")
+    result = run(sandbox, program)
+    failed(result, "ValueError")
+    assert "\x1b" not in result.reason and "\\x1b]0;title\\x07 boom\\nnext" in result.reason
+    assert "\x1b" not in result.output and "\\x1b[31mred\\rover\tok\n" in result.output
