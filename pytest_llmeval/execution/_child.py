@@ -529,6 +529,8 @@ def _test_failure(exc: BaseException, test_src: str, channel: _Channel) -> str:
 
 
 class Zygote:
+    """Serves jobs from the parent, one at a time: fork the sample's two processes, wait, clean up."""
+
     def __init__(self, cfg: dict, cmd_r: int, reply_w: int) -> None:
         self.cfg = cfg
         self.cmd_r = cmd_r

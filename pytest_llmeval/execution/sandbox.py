@@ -53,8 +53,6 @@ PYTHON_ENV = "LLMEVAL_SANDBOX_PYTHON"
 
 REQUIRED_LAYERS = ("process", "rlimits", "wall_timeout", "temp_dir", "scrubbed_env", "unprivileged_uid")
 OPTIONAL_LAYERS = ("network", "pid_namespace", "filesystem")
-SETUP_FAILED = 70
-"""Exit code of a candidate process whose sandbox setup failed (before any model code ran)."""
 _CHILD_SOURCE = (Path(__file__).with_name("_child.py")).read_text(encoding="utf-8")
 _SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
 _POOLS = itertools.count()
