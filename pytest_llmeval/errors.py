@@ -74,3 +74,15 @@ class CacheError(LLMEvalError):
 
 class LLMEvalWarning(UserWarning):
     """Non-fatal problems: small n, truncated prompts, incomparable runs, ..."""
+
+
+class SandboxUnavailable(LLMEvalError):
+    """Generated code cannot run here: a layer of the execution sandbox is missing.
+
+    Attributes:
+        layer: the missing layer (``network``, ``unprivileged_uid``, ``process``...).
+    """
+
+    def __init__(self, message: str, layer: str | None = None) -> None:
+        super().__init__(message)
+        self.layer = layer
