@@ -89,7 +89,7 @@ def import_target(target: str, *, base_dirs: Sequence[Path | str] = (), what: st
         obj = getattr(obj, part)
     if not callable(obj):
         raise ConfigError(
-            f"{what}: '{attr}' in module '{module_name}' is not callable (it is a "
+            f"{what}: '{attr}' in module '{module_name}' is not callable (its type is "
             f"{type(obj).__name__}); name a function, or a class or object with __call__."
         )
     return obj  # type: ignore[no-any-return]

@@ -359,21 +359,22 @@ def _accepts(fn: Callable[..., Any], name: str) -> bool:
 
 
 def _add_progress(generate: Callable[..., Any]) -> Callable[..., Any]:
-    """``generate(self, requests)`` -> ``generate(self, requests, progress=None)``."""
+    """``generate(self, requests, ...)`` -> the same, plus a keyword ``progress=None``.
+
+    Other parameters (an API backend's ``on_result``) pass through unchanged; the
+    whole call counts as progress when it returns.
+    """
 
     @functools.wraps(generate)
-    def with_progress(self: Any, requests: Sequence[GenerationRequest],
-                      progress: Progress | None = None) -> list[GenerationOutcome]:
-        outcomes = generate(self, requests)
+    def with_progress(self: Any, requests: Sequence[GenerationRequest], *args: Any,
+                      progress: Progress | None = None, **kwargs: Any) -> list[GenerationOutcome]:
+        outcomes = generate(self, requests, *args, **kwargs)
         if progress is not None:
             progress(len(requests))
         return outcomes  # type: ignore[no-any-return]
 
     sig = inspect.signature(generate)
-    extra = inspect.Parameter("progress", inspect.Parameter.KEYWORD_ONLY
-                              if any(p.kind is inspect.Parameter.VAR_POSITIONAL
-                                     for p in sig.parameters.values())
-                              else inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None)
+    extra = inspect.Parameter("progress", inspect.Parameter.KEYWORD_ONLY, default=None)
     with_progress.__signature__ = sig.replace(  # type: ignore[attr-defined]
         parameters=[*sig.parameters.values(), extra])
     return with_progress
