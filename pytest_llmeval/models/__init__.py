@@ -72,7 +72,7 @@ def split_reference(ref: str) -> tuple[str, str]:
 
 
 def load_model(ref: str, *, name: str | None = None, options: dict[str, Any] | None = None,
-               base_dir: Path | None = None, search_dirs: Sequence[Path] = ()) -> ModelBase:
+               base_dir: Path | None = None, search_dirs: Sequence[Path] = ()) -> Model:
     """Build a model from a reference string.
 
     Args:
