@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from pytest_llmeval.errors import ConfigError
+from pytest_llmeval.importing import import_target
 from pytest_llmeval.spec import Case, Check
 
 
@@ -19,30 +20,26 @@ def _text(value: Any, ignore_case: bool) -> str:
 
 
 @lru_cache(maxsize=256)
-def _import_callable(target: str) -> Callable[..., Any]:
-    module_name, _, attr = target.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigError(f"check python: cannot import module '{module_name}' ({exc}); make it "
-                          f"importable (e.g. put it beside a conftest.py or on PYTHONPATH)") from None
-    fn = getattr(module, attr, None)
-    if not callable(fn):
-        raise ConfigError(f"check python: '{module_name}' has no callable '{attr}'")
-    return fn  # type: ignore[no-any-return]
+def _import_callable(target: str, base_dirs: tuple[Path, ...] = ()) -> Callable[..., Any]:
+    """The check's function, imported once per (target, directories): checks run once per case."""
+    return import_target(target, base_dirs=base_dirs, what=f"check 'python: {target}'")
 
 
-def run_check(check: Check, output: str, case: Case) -> str | None:
-    """Evaluate one check on one output. Returns the failure message, or None when it holds."""
+def run_check(check: Check, output: str, case: Case, *, base_dirs: Sequence[Path] = ()) -> str | None:
+    """Evaluate one check on one output. Returns the failure message, or None when it holds.
+
+    ``base_dirs``: where a ``python:`` check's module is looked for before ``sys.path``
+    (the suite file's directory, then the rootdir).
+    """
     ic = bool(check.options.get("ignore_case", False))
     custom = check.options.get("message")
-    msg = _evaluate(check, output, case, ic)
+    msg = _evaluate(check, output, case, ic, tuple(base_dirs))
     if msg is not None and custom:
         return f"{custom} ({msg})"
     return msg
 
 
-def _evaluate(check: Check, output: str, case: Case, ic: bool) -> str | None:
+def _evaluate(check: Check, output: str, case: Case, ic: bool, base_dirs: tuple[Path, ...]) -> str | None:
     kind, value = check.kind, check.value
     if kind == "equals":
         if _text(output.strip(), ic) != _text(str(value).strip(), ic):
@@ -85,7 +82,7 @@ def _evaluate(check: Check, output: str, case: Case, ic: bool) -> str | None:
         if len(output) > value:
             return f"expected at most {value} characters, got {len(output)}: {output!r}"
     elif kind == "python":
-        fn = _import_callable(value)
+        fn = _import_callable(value, base_dirs)
         try:
             result = fn(output, case.fields | {"id": case.id, "reference": case.reference_display})
         except AssertionError as exc:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_llmeval.errors import ConfigError, JudgeError
+from pytest_llmeval.importing import import_target
 from pytest_llmeval.judge.base import COMMON_OPTIONS, Judge, OrderItem, ScoreItem, check_options
 from pytest_llmeval.judge.verdicts import (
     WINNERS,
@@ -170,9 +171,8 @@ def _to_order(value: Any, item: OrderItem) -> OrderVerdict:
                        f"got {value!r}")
 
 
-def load(target: str, *, name: str, options: Mapping[str, Any], base_dir: Path) -> PythonJudge:
-    """Build a judge from ``python:module:function``."""
-    from pytest_llmeval.models.python_backend import import_target
-
-    fn = import_target(target, base_dir, f"judge 'python:{target}'")
+def load(target: str, *, name: str, options: Mapping[str, Any], base_dir: Path,
+         search_dirs: Sequence[Path] = ()) -> PythonJudge:
+    """A judge from ``python:module:function``, looked for in ``base_dir``, ``search_dirs``, sys.path."""
+    fn = import_target(target, base_dirs=[base_dir, *search_dirs], what=f"judge 'python:{target}'")
     return PythonJudge(fn, name, options)

@@ -14,51 +14,19 @@ is passed to the function as a keyword argument.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import math
 import numbers
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from pytest_llmeval.errors import ConfigError
+from pytest_llmeval.importing import import_target
 from pytest_llmeval.metrics._options import boolean, choice, did_you_mean
 from pytest_llmeval.metrics.base import Metric, References
 
 KINDS = ("mean", "proportion", "corpus")
-
-
-def _import(target: str) -> Callable[..., Any]:
-    """Import ``module:attr`` (``attr`` may be dotted) and check it is callable."""
-    where = f"metric 'python:{target}'"
-    module_name, sep, attr = target.partition(":")
-    if not sep or not module_name or not attr or ":" in attr:
-        raise ConfigError(
-            f"{where}: expected 'python:module:function' (e.g. 'python:my_metrics:keyword_hit')."
-        )
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        raise ConfigError(
-            f"{where}: cannot import module '{module_name}' ({exc}). Make it importable from the "
-            f"test run: put {module_name.split('.')[0]}.py next to your conftest.py or in the "
-            f"rootdir, add its folder to 'pythonpath' in the pytest ini, or install it."
-        ) from None
-    except Exception as exc:
-        raise ConfigError(
-            f"{where}: importing module '{module_name}' raised {type(exc).__name__}: {exc}"
-        ) from exc
-    obj: Any = module
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            names = [n for n in dir(obj) if not n.startswith("_")]
-            raise ConfigError(
-                f"{where}: '{module_name}' has no attribute '{attr}'.{did_you_mean(part, names)}"
-            )
-        obj = getattr(obj, part)
-    if not callable(obj):
-        raise ConfigError(f"{where}: '{attr}' in '{module_name}' is not callable.")
-    return obj  # type: ignore[no-any-return]
 
 
 def _check_signature(
@@ -103,11 +71,13 @@ def _number(value: Any, target: str, kind: str) -> float:
     return number
 
 
-def python_metric(target: str, **options: Any) -> Metric:
+def python_metric(target: str, *, base_dirs: Sequence[Path] = (), **options: Any) -> Metric:
     """Build a metric from a user function named ``module:function``.
 
     Args:
         target: ``module:function`` (the part after ``python:``).
+        base_dirs: directories the module is looked for in before ``sys.path`` (the
+            suite file's directory, then the rootdir).
         **options: ``kind`` (mean, proportion, corpus), ``higher_is_better`` (default
             true), ``needs_reference`` (default true); the rest go to the function.
 
@@ -118,7 +88,7 @@ def python_metric(target: str, **options: Any) -> Metric:
     kind = choice(name, "kind", options.pop("kind", "mean"), KINDS)
     better = boolean(name, "higher_is_better", options.pop("higher_is_better", True))
     needs_ref = boolean(name, "needs_reference", options.pop("needs_reference", True))
-    fn = _import(target)
+    fn = import_target(target, base_dirs=base_dirs, what=f"metric '{name}'")
     _check_signature(fn, target, kind, options)
     recorded = {"kind": kind, "higher_is_better": better, "needs_reference": needs_ref, **options}
 

@@ -7,11 +7,16 @@ exposes ``load(target, *, name, options, base_dir) -> Model``.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from pytest_llmeval.errors import ConfigError
+from pytest_llmeval.models._api import MissingAPIKey
 from pytest_llmeval.models.base import (
+    Capabilities,
+    Generation,
+    GenerationInfo,
     GenerationOutcome,
     GenerationParams,
     GenerationRequest,
@@ -19,6 +24,7 @@ from pytest_llmeval.models.base import (
     ModelBase,
     Prompt,
     apply_stop,
+    as_model_base,
     messages_to_text,
 )
 
@@ -30,15 +36,23 @@ BACKENDS: dict[str, str] = {
     "outputs": "pytest_llmeval.models.outputs_backend",
 }
 
+IMPORTS_USER_CODE = frozenset({"python"})
+"""Schemes whose target is a Python module: they take ``search_dirs`` for the import."""
+
 __all__ = [
     "BACKENDS",
+    "Capabilities",
+    "Generation",
+    "GenerationInfo",
     "GenerationOutcome",
     "GenerationParams",
     "GenerationRequest",
+    "MissingAPIKey",
     "Model",
     "ModelBase",
     "Prompt",
     "apply_stop",
+    "as_model_base",
     "load_model",
     "messages_to_text",
     "split_reference",
@@ -58,16 +72,20 @@ def split_reference(ref: str) -> tuple[str, str]:
 
 
 def load_model(ref: str, *, name: str | None = None, options: dict[str, Any] | None = None,
-               base_dir: Path | None = None) -> Model:
+               base_dir: Path | None = None, search_dirs: Sequence[Path] = ()) -> Model:
     """Build a model from a reference string.
 
     Args:
         ref: ``scheme:target``.
         name: display name (``finetuned``, ``base``); defaults to the reference.
         options: backend options (``adapter``, ``batch_size``, ``base_url``, ...).
-        base_dir: directory that relative paths in ``target``/options resolve against.
+        base_dir: directory that relative paths in ``target``/options resolve against
+            (the suite file's directory, or the rootdir for named models).
+        search_dirs: further directories a ``python:`` module is looked for in, after
+            ``base_dir`` and before ``sys.path`` (the rootdir).
     """
     scheme, target = split_reference(ref)
     module = importlib.import_module(BACKENDS[scheme])
+    extra: dict[str, Any] = {"search_dirs": tuple(search_dirs)} if scheme in IMPORTS_USER_CODE else {}
     return module.load(target, name=name or ref, options=dict(options or {}),  # type: ignore[no-any-return]
-                       base_dir=base_dir or Path.cwd())
+                       base_dir=base_dir or Path.cwd(), **extra)

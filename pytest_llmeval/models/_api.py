@@ -11,9 +11,15 @@ its SDK client, how to make one call, and how to read an SDK exception
   ``retry-after-ms`` / ``retry-after``; the SDK's own retries are off;
 - a request that still fails gets a :class:`~pytest_llmeval.errors.ModelError`
   in its slot naming the status, the number of attempts and the last error;
-- token usage and cost are counted for the run summary;
+- token usage and cost are counted for the run summary, and reported per
+  request by :meth:`ApiModel.generate_with_info` together with the latency of
+  the attempt that succeeded;
 - the key is read from the environment, and never appears in
-  ``describe()``, ``identity()``, errors or the cache.
+  ``describe()``, ``identity()``, errors or the cache; ``api_key_env = false``
+  (or ``"none"``) is a server that needs no key;
+- the endpoint in the model's identity (and so in every cache key) is the one
+  the requests go to: the ``base_url`` option, else the SDK's environment
+  variable (``OPENAI_BASE_URL``, ``ANTHROPIC_BASE_URL``), else the SDK's default.
 
 Threads with the synchronous SDK client were measured against ``AsyncOpenAI``
 on one event loop (200 calls, 200 ms latency, 32 in flight, same server):
@@ -35,10 +41,24 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_llmeval.errors import ConfigError, ModelError
-from pytest_llmeval.models.base import GenerationOutcome, GenerationRequest, ModelBase
+from pytest_llmeval.models.base import (
+    Generation,
+    GenerationInfo,
+    GenerationOutcome,
+    GenerationRequest,
+    ModelBase,
+    OnGeneration,
+    Progress,
+)
 
 OnResult = Callable[[int, GenerationOutcome], None]
 """Called as ``on_result(index, outcome)`` from a worker thread as soon as a request finishes."""
+
+NO_KEY = frozenset({"none"})
+"""``api_key_env`` values (besides ``false`` and ``null``) that mean "this server needs no key"."""
+
+PLACEHOLDER_KEY = "no-key-needed"
+"""Sent when no key is configured: the SDKs refuse to build a client without one."""
 
 RETRYABLE_STATUS = frozenset({408, 409, 429})
 """Retried besides every 5xx (409 is the providers' "conflict, try again")."""
@@ -59,7 +79,8 @@ class MissingAPIKey(ConfigError):
         super().__init__(
             f"{ref}: no API key: the environment variable {env_var} is not set. Export it "
             f"(keys are read from the environment only), name another variable with the "
-            f"'api_key_env' option, or set 'api_key_env: null' for a local server without keys."
+            f"'api_key_env' option, or set 'api_key_env = false' (YAML: false or null) for a "
+            f"local server without keys."
         )
 
 
@@ -96,6 +117,12 @@ class Usage:
             self.input_tokens += input_tokens
             self.output_tokens += output_tokens
 
+    def cost(self, input_tokens: int | None, output_tokens: int | None) -> float | None:
+        """Dollars for one request, or None without a ``price`` or without token counts."""
+        if self._price is None or input_tokens is None or output_tokens is None:
+            return None
+        return (input_tokens * self._price["input"] + output_tokens * self._price["output"]) / 1e6
+
     def as_dict(self) -> dict[str, Any]:
         with self._lock:
             d: dict[str, Any] = {
@@ -106,11 +133,9 @@ class Usage:
                 "input_tokens": self.input_tokens,
                 "output_tokens": self.output_tokens,
             }
-            if self._price is not None:
-                d["cost_usd"] = (
-                    self.input_tokens * self._price["input"]
-                    + self.output_tokens * self._price["output"]
-                ) / 1e6
+            cost = self.cost(self.input_tokens, self.output_tokens)
+            if cost is not None:
+                d["cost_usd"] = cost
             return d
 
 
@@ -196,6 +221,11 @@ class ApiModel(ModelBase):
     """
 
     default_key_env = ""
+    base_url_env = ""
+    """The environment variable the SDK reads its endpoint from when none is passed."""
+    default_base_url = ""
+    """The SDK's endpoint when neither the option nor the variable is set."""
+    streams_results = True
     extra_options: frozenset[str] = frozenset()
     """Options a subclass accepts besides the common ones."""
 
@@ -219,6 +249,7 @@ class ApiModel(ModelBase):
         self.ref = f"{self.scheme}:{target}"
         self._check_options(options)
         self.base_url: str | None = _opt_str(options, "base_url", self.ref)
+        self.endpoint = self.effective_base_url()
         self.concurrency = opt_int(options, "concurrency", 8, self.ref, minimum=1)
         self.timeout = _opt_float(options, "timeout", 60.0, self.ref)
         self.max_retries = opt_int(options, "max_retries", 6, self.ref, minimum=0)
@@ -229,19 +260,32 @@ class ApiModel(ModelBase):
         self.price = _parse_price(options.get("price"), self.ref)
         self._api_key = self._resolve_key(options)
         self._usage = Usage(self.price)
-        self._limiter = provider_limiter(self.scheme, self.base_url)
+        self._limiter = provider_limiter(self.scheme, self.endpoint)
         self._limiter.join(self, self.concurrency)
         self._client: Any = None
         self._client_lock = threading.Lock()
 
     # -- identity and reporting -------------------------------------------------
 
+    def effective_base_url(self) -> str:
+        """Where requests go: the option, else the SDK's variable, else its default (no trailing /).
+
+        The SDKs read the same variable themselves; the client is built with this
+        value, so the endpoint identified is the one called.
+        """
+        url = self.base_url or os.environ.get(self.base_url_env, "").strip() or self.default_base_url
+        return url.rstrip("/")
+
     def identity(self) -> dict[str, Any]:
-        """Scheme, model, endpoint (and ``extra_body`` when set: it changes answers); no key."""
+        """Scheme, model, effective endpoint (and ``extra_body`` when set: it changes answers); no key.
+
+        The endpoint is the one requests go to (see :meth:`effective_base_url`), so
+        answers recorded from one server are never replayed for another.
+        """
         ident: dict[str, Any] = {
             "scheme": self.scheme,
             "model": self.target,
-            "base_url": self.base_url,
+            "base_url": self.endpoint,
         }
         if self.extra_body:
             ident["extra_body"] = self.extra_body
@@ -262,14 +306,34 @@ class ApiModel(ModelBase):
     # -- generation --------------------------------------------------------------
 
     def generate(
-        self, requests: Sequence[GenerationRequest], on_result: OnResult | None = None
+        self,
+        requests: Sequence[GenerationRequest],
+        progress: Progress | None = None,
+        on_result: OnResult | None = None,
     ) -> list[GenerationOutcome]:
         """Run every request concurrently (up to the provider's limit), in request order.
 
         ``on_result(index, outcome)`` is called as soon as each request finishes, so a
-        caller (the cache) can keep finished work even if the process dies mid-batch.
+        caller (the cache) can keep finished work even if the process dies mid-batch;
+        ``progress(1)`` likewise.
         """
-        results: list[GenerationOutcome] = [ModelError("not run")] * len(requests)
+        each = None if on_result is None else (lambda i, g: on_result(i, g.outcome))
+        return [g.outcome for g in self.generate_with_info(requests, progress, each)]
+
+    def generate_with_info(
+        self,
+        requests: Sequence[GenerationRequest],
+        progress: Progress | None = None,
+        on_result: OnGeneration | None = None,
+    ) -> list[Generation]:
+        """As :meth:`generate`, with each request's latency, tokens and cost.
+
+        ``latency_s`` is the wall time of the attempt that succeeded (the HTTP call,
+        not the wait for a concurrency slot, earlier failed attempts or backoff);
+        tokens are the provider's ``usage``; ``cost_usd`` needs the ``price`` option.
+        A failed request carries an empty :class:`GenerationInfo`.
+        """
+        results: list[Generation] = [Generation(ModelError("not run"), GenerationInfo())] * len(requests)
         if not requests:
             return results
         from concurrent.futures import ThreadPoolExecutor  # kept off the import path of cached runs
@@ -278,10 +342,12 @@ class ApiModel(ModelBase):
         client = self._get_client()
 
         def run(i: int) -> None:
-            outcome = self._one(client, requests[i])
-            results[i] = outcome
+            generation = self._one(client, requests[i])
+            results[i] = generation
             if on_result is not None:
-                on_result(i, outcome)
+                on_result(i, generation)
+            if progress is not None:
+                progress(1)
 
         workers = min(self.concurrency, len(requests))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=self.scheme) as pool:
@@ -294,7 +360,7 @@ class ApiModel(ModelBase):
                 raise
         return results
 
-    def _one(self, client: Any, request: GenerationRequest) -> GenerationOutcome:
+    def _one(self, client: Any, request: GenerationRequest) -> Generation:
         """One request with retries; returns the text or a ModelError (never raises)."""
         attempts = 0
         while True:
@@ -302,23 +368,28 @@ class ApiModel(ModelBase):
             self._usage.attempt()
             try:
                 with self._limiter:
+                    start = time.perf_counter()
                     text, tokens_in, tokens_out = self._call(client, request)
+                    latency = time.perf_counter() - start
             except Exception as exc:  # classified below; nothing escapes a worker
                 failure = self._classify(exc)
             else:
-                self._usage.finished(ok=True, input_tokens=tokens_in, output_tokens=tokens_out)
-                return text
+                self._usage.finished(ok=True, input_tokens=tokens_in or 0, output_tokens=tokens_out or 0)
+                info = GenerationInfo(latency_s=latency, input_tokens=tokens_in, output_tokens=tokens_out,
+                                      cost_usd=self._usage.cost(tokens_in, tokens_out))
+                return Generation(text, info)
             if not failure.retryable or attempts > self.max_retries:
                 self._usage.finished(ok=False)
                 status = f"HTTP {failure.status}" if failure.status else "no HTTP status"
                 tried = f"after {attempts} attempt{'s' if attempts > 1 else ''}"
                 why = "" if failure.retryable else " (not retryable)"
-                return ModelError(
+                error = ModelError(
                     self.redact(
                         f"{self.ref}: request failed {tried}{why}; last error: {status}: "
                         f"{failure.message}"
                     )
                 )
+                return Generation(error, GenerationInfo())
             time.sleep(self._backoff(attempts, failure.retry_after))
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
@@ -332,7 +403,7 @@ class ApiModel(ModelBase):
         """The SDK client, built on first use so a fully cached run never imports the SDK."""
         with self._client_lock:
             if self._client is None:
-                self._client = self._make_client(self._api_key or "no-key-needed")
+                self._client = self._make_client(self._api_key or PLACEHOLDER_KEY)
             return self._client
 
     def redact(self, text: str) -> str:
@@ -344,11 +415,11 @@ class ApiModel(ModelBase):
     # -- for subclasses ----------------------------------------------------------
 
     def _make_client(self, api_key: str) -> Any:
-        """Build the SDK client with ``max_retries=0`` and ``timeout=self.timeout``."""
+        """Build the SDK client at ``self.endpoint`` with ``max_retries=0`` and ``timeout=self.timeout``."""
         raise NotImplementedError
 
-    def _call(self, client: Any, request: GenerationRequest) -> tuple[str, int, int]:
-        """One API call: (text, input tokens, output tokens). Raise on any failure."""
+    def _call(self, client: Any, request: GenerationRequest) -> tuple[str, int | None, int | None]:
+        """One API call: (text, input tokens, output tokens; None when not reported). Raise on failure."""
         raise NotImplementedError
 
     def _classify(self, exc: Exception) -> Failure:
@@ -375,14 +446,17 @@ class ApiModel(ModelBase):
                 )
 
     def _resolve_key(self, options: dict[str, Any]) -> str | None:
-        if "api_key_env" in options and options["api_key_env"] is None:
-            return None
+        """The key from the environment, or None when ``api_key_env`` is false, null or "none"."""
         env = options.get("api_key_env", self.default_key_env)
-        if not isinstance(env, str) or not env:
+        if env is None or env is False or (isinstance(env, str) and env.strip().lower() in NO_KEY):
+            return None
+        if not isinstance(env, str) or not env.strip():
             raise ConfigError(
-                f"{self.ref}: option 'api_key_env' must be the name of an "
-                f"environment variable (or null for no key), got {env!r}"
+                f"{self.ref}: option 'api_key_env' must be the name of an environment variable "
+                f"holding the key, or false (TOML, YAML), null (YAML) or \"none\" for a server that "
+                f"needs no key; got {env!r}"
             )
+        env = env.strip()
         key = os.environ.get(env, "").strip()
         if not key:
             raise MissingAPIKey(self.ref, env)

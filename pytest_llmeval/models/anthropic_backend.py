@@ -28,8 +28,14 @@ from pathlib import Path
 from typing import Any
 
 from pytest_llmeval.errors import LLMEvalWarning, MissingDependency
-from pytest_llmeval.models._api import ApiModel, Failure, OnResult, opt_int, sdk_failure
-from pytest_llmeval.models.base import GenerationOutcome, GenerationRequest, apply_stop
+from pytest_llmeval.models._api import ApiModel, Failure, opt_int, sdk_failure
+from pytest_llmeval.models.base import (
+    Generation,
+    GenerationRequest,
+    OnGeneration,
+    Progress,
+    apply_stop,
+)
 
 DEFAULT_MAX_TOKENS = 1024
 
@@ -45,6 +51,8 @@ class AnthropicModel(ApiModel):
 
     scheme = "anthropic"
     default_key_env = "ANTHROPIC_API_KEY"
+    base_url_env = "ANTHROPIC_BASE_URL"
+    default_base_url = "https://api.anthropic.com"
     extra_options = frozenset({"max_tokens"})
 
     def __init__(self, name: str, target: str, options: dict[str, Any]) -> None:
@@ -62,7 +70,7 @@ class AnthropicModel(ApiModel):
         sdk = _import_sdk()
         return sdk.Anthropic(
             api_key=api_key,
-            base_url=self.base_url,
+            base_url=self.endpoint,
             max_retries=0,
             timeout=self.timeout,
             default_headers=self.headers or None,
@@ -100,10 +108,13 @@ class AnthropicModel(ApiModel):
             kw["extra_body"] = dict(self.extra_body)
         return kw
 
-    def generate(
-        self, requests: Sequence[GenerationRequest], on_result: OnResult | None = None
-    ) -> list[GenerationOutcome]:
-        """As :meth:`ApiModel.generate`, warning once per call about unsendable sampling params."""
+    def generate_with_info(
+        self,
+        requests: Sequence[GenerationRequest],
+        progress: Progress | None = None,
+        on_result: OnGeneration | None = None,
+    ) -> list[Generation]:
+        """As :meth:`ApiModel.generate_with_info`, warning once per call about unsendable sampling params."""
         unsent = sorted(
             {
                 name
@@ -123,9 +134,9 @@ class AnthropicModel(ApiModel):
                 LLMEvalWarning,
                 stacklevel=2,
             )
-        return super().generate(requests, on_result)
+        return super().generate_with_info(requests, progress, on_result)
 
-    def _call(self, client: Any, request: GenerationRequest) -> tuple[str, int, int]:
+    def _call(self, client: Any, request: GenerationRequest) -> tuple[str, int | None, int | None]:
         resp = client.messages.create(**self.request_kwargs(request))
         text = ""
         for block in resp.content:
@@ -135,7 +146,9 @@ class AnthropicModel(ApiModel):
             if block.type == "text":
                 text += block.text
         usage = resp.usage
-        return apply_stop(text, request.params.stop), usage.input_tokens, usage.output_tokens
+        tokens_in = usage.input_tokens if usage is not None else None
+        tokens_out = usage.output_tokens if usage is not None else None
+        return apply_stop(text, request.params.stop), tokens_in, tokens_out
 
     def _classify(self, exc: Exception) -> Failure:
         return sdk_failure(exc, _import_sdk())

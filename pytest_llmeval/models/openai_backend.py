@@ -19,19 +19,21 @@ class OpenAIModel(ApiModel):
     """A chat model behind the Chat Completions API.
 
     The official API gets ``max_completion_tokens`` (its reasoning models refuse
-    ``max_tokens``); a ``base_url`` server gets ``max_tokens``, which every
+    ``max_tokens``); any other endpoint (``base_url`` or ``OPENAI_BASE_URL``) gets ``max_tokens``, which every
     compatible server understands. ``top_k`` is not an OpenAI parameter: when a
     suite sets it, it is sent in the body for servers such as vLLM that accept it.
     """
 
     scheme = "openai"
     default_key_env = "OPENAI_API_KEY"
+    base_url_env = "OPENAI_BASE_URL"
+    default_base_url = "https://api.openai.com/v1"
 
     def _make_client(self, api_key: str) -> Any:
         sdk = _import_sdk()
         return sdk.OpenAI(
             api_key=api_key,
-            base_url=self.base_url,
+            base_url=self.endpoint,
             max_retries=0,
             timeout=self.timeout,
             default_headers=self.headers or None,
@@ -51,7 +53,8 @@ class OpenAIModel(ApiModel):
             "temperature": p.temperature,
         }
         if p.max_new_tokens is not None:
-            kw["max_tokens" if self.base_url else "max_completion_tokens"] = p.max_new_tokens
+            official = self.endpoint == self.default_base_url
+            kw["max_completion_tokens" if official else "max_tokens"] = p.max_new_tokens
         if p.top_p is not None:
             kw["top_p"] = p.top_p
         if p.stop:
@@ -67,7 +70,7 @@ class OpenAIModel(ApiModel):
             kw["extra_body"] = extra
         return kw
 
-    def _call(self, client: Any, request: GenerationRequest) -> tuple[str, int, int]:
+    def _call(self, client: Any, request: GenerationRequest) -> tuple[str, int | None, int | None]:
         resp = client.chat.completions.create(**self.request_kwargs(request))
         message = resp.choices[0].message
         text = (
@@ -76,8 +79,8 @@ class OpenAIModel(ApiModel):
             else (getattr(message, "refusal", None) or "")
         )
         usage = resp.usage
-        tokens_in = usage.prompt_tokens if usage is not None else 0
-        tokens_out = usage.completion_tokens if usage is not None else 0
+        tokens_in = usage.prompt_tokens if usage is not None else None
+        tokens_out = usage.completion_tokens if usage is not None else None
         return apply_stop(text, request.params.stop), tokens_in, tokens_out
 
     def _classify(self, exc: Exception) -> Failure:

@@ -12,47 +12,39 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import importlib
 import inspect
-import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from pytest_llmeval.errors import ConfigError, ModelError
-from pytest_llmeval.models.base import GenerationOutcome, GenerationRequest, ModelBase, apply_stop
+from pytest_llmeval.errors import ModelError
+from pytest_llmeval.importing import import_target as _import_target
+from pytest_llmeval.models.base import (
+    Generation,
+    GenerationInfo,
+    GenerationOutcome,
+    GenerationRequest,
+    ModelBase,
+    OnGeneration,
+    Progress,
+    apply_stop,
+)
 
 _OWN_OPTIONS = {"batch", "concurrency", "pass_params", "version"}
 
 
 def import_target(target: str, base_dir: Path, what: str) -> Callable[..., Any]:
-    """Import ``module:attr`` (``module`` may be dotted); the suite's directory is importable."""
-    module_name, sep, attr = target.partition(":")
-    if not sep or not module_name or not attr:
-        raise ConfigError(f"{what}: expected 'python:module:function', got 'python:{target}'")
-    added = str(base_dir) not in sys.path
-    if added:
-        sys.path.insert(0, str(base_dir))
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigError(f"{what}: cannot import module '{module_name}' ({exc}); it must be importable "
-                          f"from {base_dir} or the PYTHONPATH") from None
-    finally:
-        if added:
-            sys.path.remove(str(base_dir))
-    obj: Any = module
-    for part in attr.split("."):
-        obj = getattr(obj, part, None)
-        if obj is None:
-            raise ConfigError(f"{what}: module '{module_name}' has no attribute '{attr}'")
-    if not callable(obj):
-        raise ConfigError(f"{what}: '{target}' is not callable")
-    return obj  # type: ignore[no-any-return]
+    """Positional form of :func:`pytest_llmeval.importing.import_target` with one base directory."""
+    return _import_target(target, base_dirs=[base_dir], what=what)
 
 
 class PythonModel(ModelBase):
-    """Wraps a user callable; per-request exceptions land in that request's slot."""
+    """Wraps a user callable; per-request exceptions land in that request's slot.
+
+    Latency is the wall time of each call of the function (for a batch function,
+    the call's time divided by the number of prompts); tokens and cost are unknown.
+    """
 
     scheme = "python"
 
@@ -88,46 +80,73 @@ class PythonModel(ModelBase):
             kw["params"] = req.params
         return kw
 
-    def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationOutcome]:
+    def generate_with_info(self, requests: Sequence[GenerationRequest], progress: Progress | None = None,
+                           on_result: OnGeneration | None = None) -> list[Generation]:
+        """Outputs with the wall time of each call (a batch function's time split evenly)."""
         if not requests:
             return []
         if self.batch:
-            return self._generate_batch(requests)
-        if self.is_async:
-            return _run_async(self._generate_async(requests))
-        out: list[GenerationOutcome] = []
-        for req in requests:
-            try:
-                out.append(self._finish(self.fn(req.prompt, **self._call_kwargs(req)), req))
-            except Exception as exc:  # noqa: BLE001 - a user model may raise anything; it is that case's ERROR
-                out.append(exc)
+            out = self._generate_batch(requests)
+            if progress is not None:
+                progress(len(requests))
+        elif self.is_async:
+            out = _run_async(self._generate_async(requests, progress))
+        else:
+            out = []
+            for req in requests:
+                start = time.perf_counter()
+                try:
+                    value = self.fn(req.prompt, **self._call_kwargs(req))
+                except Exception as exc:  # noqa: BLE001 - a user model may raise anything; it is that case's ERROR
+                    out.append(Generation(exc, GenerationInfo()))
+                else:
+                    out.append(self._timed(value, req, time.perf_counter() - start))
+                if progress is not None:
+                    progress(1)
+        if on_result is not None:
+            for i, generation in enumerate(out):
+                on_result(i, generation)
         return out
 
-    def _generate_batch(self, requests: Sequence[GenerationRequest]) -> list[GenerationOutcome]:
+    def _generate_batch(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
         prompts = [r.prompt for r in requests]
         kw = self._call_kwargs(requests[0])
+        start = time.perf_counter()
         result = self.fn(prompts, **kw)
         if inspect.isawaitable(result):
             result = _run_async(result)
+        share = (time.perf_counter() - start) / len(prompts)
         if not isinstance(result, (list, tuple)) or len(result) != len(prompts):
             got = f"{type(result).__name__} of length {len(result)}" if isinstance(result, (list, tuple)) \
                 else type(result).__name__
             raise ModelError(f"python:{self.target} (batch) must return a list of {len(prompts)} outputs, "
                              f"got {got}")
-        return [r if isinstance(r, BaseException) else self._finish(r, req)
-                for r, req in zip(result, requests, strict=True)]
+        return [Generation(r, GenerationInfo()) if isinstance(r, BaseException)
+                else self._timed(r, req, share) for r, req in zip(result, requests, strict=True)]
 
-    async def _generate_async(self, requests: Sequence[GenerationRequest]) -> list[GenerationOutcome]:
+    async def _generate_async(self, requests: Sequence[GenerationRequest],
+                              progress: Progress | None) -> list[Generation]:
         sem = asyncio.Semaphore(self.concurrency)
 
-        async def one(req: GenerationRequest) -> GenerationOutcome:
+        async def one(req: GenerationRequest) -> Generation:
             async with sem:
+                start = time.perf_counter()
                 try:
-                    return self._finish(await self.fn(req.prompt, **self._call_kwargs(req)), req)
+                    value = await self.fn(req.prompt, **self._call_kwargs(req))
                 except Exception as exc:  # noqa: BLE001
-                    return exc
+                    generation = Generation(exc, GenerationInfo())
+                else:
+                    generation = self._timed(value, req, time.perf_counter() - start)
+                if progress is not None:
+                    progress(1)
+                return generation
 
         return list(await asyncio.gather(*(one(r) for r in requests)))
+
+    def _timed(self, value: Any, req: GenerationRequest, seconds: float) -> Generation:
+        outcome = self._finish(value, req)
+        info = GenerationInfo() if isinstance(outcome, BaseException) else GenerationInfo(latency_s=seconds)
+        return Generation(outcome, info)
 
     def _finish(self, value: Any, req: GenerationRequest) -> GenerationOutcome:
         if not isinstance(value, str):
@@ -147,6 +166,8 @@ def _run_async(coro: Any) -> Any:
         return pool.submit(asyncio.run, coro).result()
 
 
-def load(target: str, *, name: str, options: dict[str, Any], base_dir: Path) -> PythonModel:
-    fn = import_target(target, base_dir, f"model python:{target}")
+def load(target: str, *, name: str, options: dict[str, Any], base_dir: Path,
+         search_dirs: Sequence[Path] = ()) -> PythonModel:
+    """Build a ``python:`` model; the module is looked for in ``base_dir``, ``search_dirs``, sys.path."""
+    fn = _import_target(target, base_dirs=[base_dir, *search_dirs], what=f"model 'python:{target}'")
     return PythonModel(fn, name=name, target=target, options=options)

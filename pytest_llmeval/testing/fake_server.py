@@ -65,6 +65,11 @@ class FakeRequest:
         return str(self.body.get("model", ""))
 
     @property
+    def api_key(self) -> str | None:
+        """The key the client sent (``x-api-key`` or a bearer token), or None when it sent none."""
+        return _key_from(self.api, self.headers)
+
+    @property
     def messages(self) -> list[dict[str, str]]:
         """Chat messages with their content flattened to text (system messages excluded)."""
         out = []

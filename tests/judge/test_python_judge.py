@@ -80,3 +80,12 @@ def test_unknown_option_and_bad_reference(base_dir):
         load_judge("gpt-4o", base_dir=base_dir)
     with pytest.raises(ConfigError, match="Did you mean 'similarity:'"):
         load_judge("similarty:", base_dir=base_dir)
+
+
+def test_the_judge_module_is_also_found_in_search_dirs(base_dir, tmp_path_factory):
+    from pytest_llmeval.judge import python_judge
+
+    suite_dir = tmp_path_factory.mktemp("suite")
+    judge = python_judge.load("my_judges_mod:simple", name="j", options={}, base_dir=suite_dir,
+                              search_dirs=[base_dir])
+    assert judge.score("p", "abc", criteria="c").score == 3

@@ -9,6 +9,7 @@ import pytest
 
 from pytest_llmeval.errors import ConfigError
 from pytest_llmeval.metrics import build_metric
+from pytest_llmeval.metrics.custom import python_metric
 
 USER_MODULE = """
 def keyword_hit(prediction, references, keyword="cat"):
@@ -140,3 +141,13 @@ def test_module_that_fails_to_import_reports_the_error(
         ConfigError, match="importing module 'broken_user_metric_mod' raised Syntax"
     ):
         build_metric("python:broken_user_metric_mod:f")
+
+
+def test_the_module_is_found_in_base_dirs(tmp_path: Path) -> None:
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "metric_beside_suite.py").write_text("def hit(p, refs):\n    return float(p in refs)\n")
+    metric = python_metric("metric_beside_suite:hit", base_dirs=[suite, tmp_path])
+    assert metric.score_case is not None and metric.score_case("a", ["a"]) == 1.0
+    with pytest.raises(ConfigError, match=rf"cannot import module 'metric_elsewhere'.*{suite}"):
+        python_metric("metric_elsewhere:hit", base_dirs=[suite, tmp_path])

@@ -18,6 +18,7 @@ KEY = "sk-ant-test-0123456789abcdef"
 @pytest.fixture(autouse=True)
 def api_key(monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+    monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
     return KEY
 
 
@@ -131,3 +132,38 @@ def test_key_never_appears_in_describe_or_errors() -> None:
         [out] = model.generate([GenerationRequest("x")])
     assert isinstance(out, ModelError) and "HTTP 401" in str(out)
     assert KEY not in str(out) + json.dumps(model.describe()) + repr(model)
+
+
+def test_generate_with_info_reports_the_messages_usage_and_latency() -> None:
+    with FakeLLMServer(latency=0.1) as server:
+        model = make(server, price={"input": 3.0, "output": 15.0})
+        [(text, info)] = model.generate_with_info([GenerationRequest("one two")])
+    assert text == "echo: one two"
+    assert (info.input_tokens, info.output_tokens) == (2, 3)
+    assert info.cost_usd == pytest.approx((2 * 3.0 + 3 * 15.0) / 1e6)
+    assert info.latency_s is not None and info.latency_s >= 0.1
+
+
+def test_fingerprint_covers_the_effective_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    default = AnthropicModel("m", "c", {})
+    assert default.describe()["base_url"] == "https://api.anthropic.com"
+    by_option = AnthropicModel("m", "c", {"base_url": "http://option-host:9000"})
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://env-host:9000")
+    by_env = AnthropicModel("m", "c", {})
+    assert len({default.fingerprint(), by_option.fingerprint(), by_env.fingerprint()}) == 3
+
+
+def test_the_environment_endpoint_is_the_one_called(monkeypatch: pytest.MonkeyPatch) -> None:
+    with FakeLLMServer() as server:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.anthropic_base_url)
+        model = load_model("anthropic:fake-claude", options={"retry_backoff": 0.01})
+        assert model.generate([GenerationRequest("via env")]) == ["echo: via env"]
+        assert server.count == 1
+
+
+def test_keyless_server_with_no_key_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY")
+    with FakeLLMServer() as server:
+        for no_key in (False, "none"):
+            assert make(server, api_key_env=no_key).generate([GenerationRequest("x")]) == ["echo: x"]
+        assert {r.api_key for r in server.log} == {"no-key-needed"}

@@ -20,6 +20,7 @@ KEY = "sk-test-openai-0123456789abcdef"
 @pytest.fixture(autouse=True)
 def api_key(monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     return KEY
 
 
@@ -200,7 +201,7 @@ def test_missing_key_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None
 def test_keyless_local_server(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENAI_API_KEY")
     with FakeLLMServer() as server:
-        model = make(server, api_key_env=None)
+        model = make(server, api_key_env=False)
         assert model.generate([GenerationRequest("x")]) == ["echo: x"]
 
 
@@ -237,3 +238,87 @@ def test_a_closed_model_no_longer_limits_its_endpoint() -> None:
         wide = make(server, concurrency=6)
         wide.generate([GenerationRequest(f"{i}") for i in range(12)])
         assert server.max_in_flight == 6
+
+
+def test_generate_with_info_reports_latency_tokens_and_cost_per_request() -> None:
+    with FakeLLMServer(latency=0.15) as server:
+        model = make(server, price={"input": 2.0, "output": 10.0}, concurrency=4)
+        results = model.generate_with_info([GenerationRequest("one two three"), GenerationRequest("x")])
+    (text, info), (_, short) = results
+    assert text == "echo: one two three"
+    assert (info.input_tokens, info.output_tokens) == (3, 4)
+    assert info.cost_usd == pytest.approx((3 * 2.0 + 4 * 10.0) / 1e6)
+    assert (short.input_tokens, short.output_tokens) == (1, 2)
+    assert info.latency_s is not None and 0.15 <= info.latency_s < 2.0
+    assert not info.cached
+
+
+def test_latency_is_the_successful_attempt_not_the_retries() -> None:
+    with FakeLLMServer(faults=Faults(script=["429"], retry_after=0.5)) as server:
+        [(text, info)] = make(server).generate_with_info([GenerationRequest("x")])
+    assert text == "echo: x"
+    assert info.latency_s is not None and info.latency_s < 0.5  # the 0.5 s wait is not the model's
+
+
+def test_a_failed_request_carries_no_figures_and_cost_needs_a_price() -> None:
+    def fail_poison(request: FakeRequest) -> str | None:
+        return "500" if request.prompt == "poison" else None
+
+    with FakeLLMServer(faults=fail_poison) as server:
+        (ok, okinfo), (err, info) = make(server, max_retries=0).generate_with_info(
+            [GenerationRequest("fine"), GenerationRequest("poison")])
+    assert ok == "echo: fine" and okinfo.cost_usd is None and okinfo.output_tokens == 2
+    assert isinstance(err, ModelError)
+    assert info.latency_s is None and info.input_tokens is None and info.cost_usd is None
+
+
+def test_progress_ticks_once_per_finished_request() -> None:
+    ticks: list[int] = []
+    with FakeLLMServer() as server:
+        make(server).generate([GenerationRequest(f"q{i}") for i in range(5)], progress=ticks.append)
+    assert ticks == [1] * 5
+
+
+def test_fingerprint_covers_the_effective_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    default = OpenAIModel("m", "gpt-x", {})
+    assert default.describe()["base_url"] == "https://api.openai.com/v1"
+    by_option = OpenAIModel("m", "gpt-x", {"base_url": "http://option-host:8000/v1"})
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://env-host:8000/v1")
+    by_env = OpenAIModel("m", "gpt-x", {})
+    assert by_env.describe()["base_url"] == "http://env-host:8000/v1"
+    assert len({default.fingerprint(), by_option.fingerprint(), by_env.fingerprint()}) == 3
+    # the option wins over the variable, as in the SDK; a trailing slash is the same endpoint
+    assert OpenAIModel("m", "gpt-x", {"base_url": "http://option-host:8000/v1/"}).fingerprint() == \
+        by_option.fingerprint()
+    # the same server named through the variable or the option is the same model
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://option-host:8000/v1")
+    assert OpenAIModel("m", "gpt-x", {}).fingerprint() == by_option.fingerprint()
+
+
+def test_the_environment_endpoint_is_the_one_called(monkeypatch: pytest.MonkeyPatch) -> None:
+    with FakeLLMServer() as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.openai_base_url)
+        model = load_model("openai:fake-gpt", options={"retry_backoff": 0.01})
+        out = model.generate([GenerationRequest("via env", GenerationParams(max_new_tokens=3))])
+        body = server.log[0].body
+    assert out == ["echo: via env"]
+    assert model.describe()["base_url"] == server.openai_base_url
+    assert body["max_tokens"] == 3 and "max_completion_tokens" not in body  # not the official API
+
+
+@pytest.mark.parametrize("no_key", [False, None, "none", "NONE"])
+def test_keyless_spellings_send_a_placeholder_not_an_environment_key(
+        monkeypatch: pytest.MonkeyPatch, no_key: object) -> None:
+    with FakeLLMServer() as server:
+        model = make(server, api_key_env=no_key)  # OPENAI_API_KEY is set: it must not be sent
+        assert model.generate([GenerationRequest("x")]) == ["echo: x"]
+        sent = server.log[0].api_key
+    assert sent == "no-key-needed"
+
+
+def test_an_empty_api_key_env_is_an_error_that_names_the_fix() -> None:
+    with pytest.raises(ConfigError, match=r"'api_key_env' must be .* or false .* \"none\""):
+        load_model("openai:gpt-x", options={"api_key_env": ""})
+    with pytest.raises(ConfigError, match="'api_key_env' must be"):
+        load_model("openai:gpt-x", options={"api_key_env": True})

@@ -134,3 +134,17 @@ def test_stats_endpoint_reports_counters() -> None:
         with urllib.request.urlopen(f"{server.url}/_fake/stats", timeout=10) as resp:
             stats = json.loads(resp.read())
     assert stats == {"count": 1, "outcomes": {"ok": 1}, "max_in_flight": 1}
+
+
+def test_the_log_shows_which_key_each_request_carried() -> None:
+    body = {"model": "m", "messages": [{"role": "user", "content": "x"}], "max_tokens": 5}
+    with FakeLLMServer() as server:
+        for path, headers in (("/v1/chat/completions", {"authorization": "Bearer sk-a"}),
+                              ("/v1/messages", {"x-api-key": "sk-b"}),
+                              ("/v1/messages", {})):
+            req = urllib.request.Request(server.url + path, data=json.dumps(body).encode(),
+                                         headers={"content-type": "application/json", **headers})
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                assert resp.status == 200
+        keys = [r.api_key for r in server.log]
+    assert keys == ["sk-a", "sk-b", None]
