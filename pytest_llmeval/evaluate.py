@@ -218,7 +218,9 @@ def generate_with_info(model: Any, requests: list[GenerationRequest], ids: list[
     Models that record their own requests (``generate_with_info``) say what each
     cost; for the others, the call's wall time divided by its size is the latency.
     """
-    with_info = getattr(model, "generate_with_info", None)
+    # Only a model whose own class records requests: a wrapper that forwards unknown attributes
+    # (the cache) must not be bypassed.
+    with_info = getattr(model, "generate_with_info", None) if hasattr(type(model), "generate_with_info") else None
     if with_info is not None:
         pairs = with_info(requests, progress=advance)
         return [(o, _info_dict(info)) for o, info in pairs]

@@ -55,6 +55,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "(the default when the CI environment variable is set)")
     group.addoption("--no-llmeval-strict", action="store_false", dest="llmeval_strict",
                     help="a gate that cannot run is a SKIP even when CI is set")
+    group.addoption("--llmeval-allow-unsandboxed", action="store_true", default=None,
+                    help="let execute: suites run generated code where a sandbox layer (the network "
+                         "namespace) is missing; the required layers are never optional")
     group.addoption("--llmeval-max-cases", default=None, type=int, metavar="N",
                     help="cases listed in a regression's message (default 20; the total is always given)")
     group.addoption("--llmeval-compare-allow-unpaired", action="store_true", default=None,
@@ -80,6 +83,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SESSION_KEY] = session
     # The session object carries the reporting hooks (logreport, sessionfinish, terminal summary).
     config.pluginmanager.register(session, "llmeval-session")
+    if config.getoption("llmeval_allow_unsandboxed", None):
+        import os
+
+        os.environ["LLMEVAL_ALLOW_UNSANDBOXED"] = "1"  # read by the sandbox, here and in xdist workers
     session.validate_options()
 
 

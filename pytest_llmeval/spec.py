@@ -775,7 +775,11 @@ def load_suite(path: Path, *, default_metrics: dict[str, Any] | None = None,
     gates += judge_gates(spec, defaults, data)
     kinds = section_keys()
     for key, section in sections.items():
-        gates += kinds[key].from_section(section, suite_spec=spec, line=line_of(data, (key,)))
+        try:
+            gates += kinds[key].from_section(section, suite_spec=spec, line=line_of(data, (key,)))
+        except SpecError as exc:
+            raise SpecError(exc.message, path=exc.path or str(path), line=exc.line or line_of(data, (key,)),
+                            key=exc.key) from None
     _check_gate_names(gates, spec, data, path)
     name = spec.name or path.name.split(".eval.")[0]
     return Suite(name=name, path=path, spec=spec, cases=cases, gates=gates,

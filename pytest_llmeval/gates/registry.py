@@ -23,6 +23,7 @@ BUILTIN_MODULES = (
     "pytest_llmeval.gates.contamination",
     "pytest_llmeval.gates.latency",
     "pytest_llmeval.gates.cost",
+    "pytest_llmeval.gates.pass_at_k",
 )
 
 _KINDS: dict[str, type[Gate]] = {}
