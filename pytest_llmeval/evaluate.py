@@ -12,7 +12,6 @@ gates that need it say so instead of passing on the remaining cases.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -73,15 +72,14 @@ class SuiteEvaluator:
 
     def _generate(self, model: Model, cases: Sequence[Case], repeat: int) -> Generated:
         requests = []
-        ids = []
         for case in cases:
             prompt = self.suite.render(case)
             for s in range(repeat):
-                requests.append(GenerationRequest(prompt=prompt, params=self.params, sample=s))
-                ids.append(case.id)
+                requests.append(GenerationRequest(prompt=prompt, params=self.params, sample=s,
+                                                  case_id=case.id))
         self.progress.start(model.name, len(requests))
         try:
-            pairs = generate_with_info(model, requests, ids, self.progress.advance)
+            pairs = generate_with_info(model, requests, self.progress.advance)
         finally:
             self.progress.finish()
         if len(pairs) != len(requests):
@@ -211,31 +209,18 @@ def ordered(gates: Sequence[Gate]) -> list[Gate]:
     return first + later
 
 
-def generate_with_info(model: Any, requests: list[GenerationRequest], ids: list[str],
+def generate_with_info(model: Any, requests: list[GenerationRequest],
                        advance: Callable[[int], None]) -> list[tuple[GenerationOutcome, dict[str, Any]]]:
     """Outputs with one request record each (latency, tokens, cost, cached).
 
-    Models that record their own requests (``generate_with_info``) say what each
-    cost; for the others, the call's wall time divided by its size is the latency.
+    Every model is seen through :class:`~pytest_llmeval.models.base.ModelBase`'s declared
+    surface (``generate_with_info``): backends that measure their requests say what each
+    cost; for the others the call's wall time divided by its size is the latency.
     """
-    # Only a model whose own class records requests: a wrapper that forwards unknown attributes
-    # (the cache) must not be bypassed.
-    with_info = getattr(model, "generate_with_info", None) if hasattr(type(model), "generate_with_info") else None
-    if with_info is not None:
-        pairs = with_info(requests, progress=advance)
-        return [(o, _info_dict(info)) for o, info in pairs]
-    import inspect
+    from pytest_llmeval.models.base import as_model_base
 
-    gen_for_cases = getattr(model, "generate_for_cases", None)
-    started = time.perf_counter()
-    if "progress" in inspect.signature(model.generate).parameters and not gen_for_cases:
-        outcomes = model.generate(requests, progress=advance)
-    else:
-        outcomes = gen_for_cases(ids, requests) if gen_for_cases else model.generate(requests)
-        advance(len(requests))
-    per = (time.perf_counter() - started) / max(1, len(requests))
-    return [(o, {"latency_s": per, "input_tokens": None, "output_tokens": None, "cost_usd": None,
-                 "cached": False}) for o in outcomes]
+    pairs = as_model_base(model).generate_with_info(requests, progress=advance)
+    return [(o, _info_dict(info)) for o, info in pairs]
 
 
 def _info_dict(info: Any) -> dict[str, Any]:

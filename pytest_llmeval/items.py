@@ -267,6 +267,11 @@ class CaseItem(LLMEvalItem):
             raise EvalError(f"case '{self.case_id}' was not evaluated")
         for name, score in res.scores.items():
             self.user_properties.append((f"llmeval.{name}", score))
+        execution = res.extra.get("execution")
+        if execution:
+            from pytest_llmeval.gates.pass_at_k import describe_execution
+
+            self.user_properties.append(("llmeval.execution", describe_execution(execution)))
         if res.status == "error":
             raise EvalError(f"case '{self.case_id}': {res.error}\n" + format_case(res))
 
