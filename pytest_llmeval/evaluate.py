@@ -132,7 +132,8 @@ class SuiteEvaluator:
             return error_outcome(gate.name, gate.kind, f"gate '{gate.name}' ({gate.kind}) raised "
                                                        f"{type(exc).__name__}: {exc}")
 
-    def _baseline(self, cases: Sequence[Case], outcome: SuiteOutcome, gates: list[Gate]) -> BaselineRun | None:
+    def _baseline(self, cases: Sequence[Case], outcome: SuiteOutcome,
+                  gates: list[Gate]) -> BaselineRun | None:
         wants = self.suite.spec.baseline is not None or any(g.needs_baseline for g in gates)
         if not wants or self.baseline_provider is None:
             return None

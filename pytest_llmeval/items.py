@@ -140,7 +140,6 @@ class SuiteFile(pytest.File):
             return cached  # type: ignore[no-any-return]
         suite = self.suite
         outcome = self.outcome
-        session = self.config.stash[SESSION_KEY]
         model = next(iter(outcome.models), None) if outcome else None
         baseline = None
         if outcome and len(outcome.models) > 1:
@@ -174,7 +173,8 @@ class SuiteFile(pytest.File):
                 collector.add(f"case:{index}", {"type": "case", "index": index, "suite": meta,
                                                 "case": res.to_dict()})
         for name, gate in outcome.gates.items():
-            collector.add(f"gate:{name}", {"type": "gate", "suite": meta, "aggregate": gate.aggregate.to_dict(),
+            collector.add(f"gate:{name}", {"type": "gate", "suite": meta,
+                                           "aggregate": gate.aggregate.to_dict(),
                                            "categories": [c.to_dict() for c in gate.categories]})
         run = collector.build({})
         self._suite_result = run.suites[0]
@@ -218,8 +218,8 @@ class LLMEvalItem(pytest.Item):
 
     def llmeval_attach(self, report: pytest.TestReport, call: pytest.CallInfo[None]) -> None:
         """Attach this item's payload to the report that decides its outcome; messages, not tracebacks."""
-        if call.excinfo is not None and isinstance(call.excinfo.value, (EvalFailure, EvalError, LLMEvalError)) \
-                and not report.skipped:
+        readable = (EvalFailure, EvalError, LLMEvalError)
+        if call.excinfo is not None and isinstance(call.excinfo.value, readable) and not report.skipped:
             report.longrepr = str(call.excinfo.value)
         if report.when == "call" or (report.when == "setup" and not report.passed):
             payload = self.payload()

@@ -10,7 +10,6 @@ nothing for it.
 
 from __future__ import annotations
 
-import difflib
 import os
 import sys
 from pathlib import Path
@@ -19,19 +18,6 @@ from typing import Any
 import pytest
 
 SESSION_KEY: pytest.StashKey[LLMEvalSession] = pytest.StashKey()
-API_SCHEMES = ("openai", "anthropic")
-CACHED_SCHEMES = ("hf", "openai", "anthropic")
-
-
-def _load_toml(path: Path) -> dict[str, Any]:
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - exercised on 3.10 only
-        import tomli as tomllib
-    with path.open("rb") as fh:
-        return tomllib.load(fh)
-
-
 class LLMEvalSession:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
@@ -40,11 +26,9 @@ class LLMEvalSession:
         from pytest_llmeval.collector import RunCollector
 
         self.collector = RunCollector()
-        self._models: dict[str, Any] = {}
-        self._named: dict[str, Any] | None = None
+        self._registry: Any = None
         self._cache: Any = None
         self._cache_opened = False
-        self._judges: dict[str, Any] = {}
         self._run: Any = None
         self._comparison: Any = None
         self._old: Any = None
@@ -153,68 +137,34 @@ class LLMEvalSession:
             return NoProgress()
         return Progress(tr, self.config.pluginmanager.get_plugin("capturemanager"))
 
-    # ------------------------------------------------------------------ models
+    # ------------------------------------------------------------------ models (delegated)
+
+    @property
+    def models(self) -> Any:
+        """The pytest-free model registry (named models, loading, the cache in front)."""
+        if self._registry is None:
+            from pytest_llmeval.registry import ModelRegistry
+
+            candidates = [Path(c) for c in (self.config.inipath, self.rootdir / "pyproject.toml")
+                          if c is not None]
+            self._registry = ModelRegistry(self.rootdir, pyproject=next(
+                (c for c in candidates if c.name == "pyproject.toml" and c.is_file()), None),
+                concurrency=self.concurrency, cache=lambda: self.cache)
+        return self._registry
 
     def named_models(self) -> dict[str, Any]:
         """``[tool.llmeval.models]`` of the rootdir's pyproject.toml."""
-        if self._named is None:
-            self._named = {}
-            for candidate in (self.config.inipath, self.rootdir / "pyproject.toml"):
-                if candidate is not None and Path(candidate).name == "pyproject.toml" \
-                        and Path(candidate).is_file():
-                    data = _load_toml(Path(candidate))
-                    models = data.get("tool", {}).get("llmeval", {}).get("models", {})
-                    if not isinstance(models, dict):
-                        raise pytest.UsageError(f"{candidate}: [tool.llmeval.models] must be a table of "
-                                                f"name = \"ref\" or name = {{ref = ..., ...}}")
-                    self._named = dict(models)
-                    break
-        return self._named
+        from pytest_llmeval.errors import ConfigError
+
+        try:
+            return self.models.named_models()  # type: ignore[no-any-return]
+        except ConfigError as exc:
+            raise pytest.UsageError(str(exc)) from None
 
     def resolve(self, value: str, *, options: dict[str, Any] | None = None,
                 base_dir: Path | None = None) -> Any:
-        """A model from a name in ``[tool.llmeval.models]`` or a ``scheme:target`` reference.
-
-        Loaded once per process and shared by every suite that names it.
-        """
-        from pytest_llmeval.errors import ConfigError
-        from pytest_llmeval.models import BACKENDS, load_model
-
-        named = self.named_models()
-        opts = dict(options or {})
-        if value in named:
-            entry = named[value]
-            if isinstance(entry, str):
-                ref = entry
-            elif isinstance(entry, dict) and isinstance(entry.get("ref"), str):
-                entry = dict(entry)
-                ref = entry.pop("ref")
-                opts = {**entry, **opts}
-            else:
-                raise ConfigError(f"[tool.llmeval.models] {value}: expected a reference string or a table "
-                                  f"with 'ref', got {entry!r}")
-            name, base = value, self.rootdir
-        elif value.partition(":")[0] in BACKENDS:
-            ref, name, base = value, value, base_dir or self.rootdir
-        else:
-            known = sorted(named)
-            close = difflib.get_close_matches(value, known, n=1)
-            hint = f" Did you mean '{close[0]}'?" if close else ""
-            raise ConfigError(
-                f"unknown model '{value}'.{hint} Use a name from [tool.llmeval.models] in pyproject.toml "
-                f"({', '.join(known) or 'none defined'}) or a reference like hf:DIR, openai:MODEL, "
-                f"anthropic:MODEL, python:module:function, outputs:FILE.jsonl")
-        scheme = ref.partition(":")[0]
-        if scheme in API_SCHEMES and self.concurrency is not None:
-            opts.setdefault("concurrency", self.concurrency)
-        cache_flag = opts.pop("cache", None)
-        key = repr((ref, sorted(opts.items(), key=str), str(base), name))
-        if key not in self._models:
-            model = load_model(ref, name=name, options=opts, base_dir=base)
-            if cache_flag is not False and (scheme in CACHED_SCHEMES or cache_flag):
-                model = self.wrap(model)
-            self._models[key] = model
-        return self._models[key]
+        """A model from a name in ``[tool.llmeval.models]`` or a ``scheme:target`` reference."""
+        return self.models.resolve(value, options=options, base_dir=base_dir)
 
     def default_model(self, kind: str) -> Any:
         from pytest_llmeval.errors import ConfigError
@@ -238,25 +188,11 @@ class LLMEvalSession:
         return self.load_judge(str(value), {}, self.rootdir)
 
     def load_judge(self, ref: str, options: dict[str, Any], base_dir: Path) -> Any:
-        from pytest_llmeval.judge import load_judge
+        return self.models.load_judge(ref, options, base_dir)
 
-        opts = dict(options)
-        named = self.named_models()
-        if ref in named:
-            entry = named[ref]
-            if isinstance(entry, dict):
-                entry = dict(entry)
-                ref = entry.pop("ref")
-                opts = {**entry, **opts}
-            else:
-                ref = entry
-            base_dir = self.rootdir
-        if ref.partition(":")[0] in API_SCHEMES and self.concurrency is not None:
-            opts.setdefault("concurrency", self.concurrency)
-        key = repr((ref, sorted(opts.items(), key=str), str(base_dir)))
-        if key not in self._judges:
-            self._judges[key] = load_judge(ref, options=opts, base_dir=base_dir, cache=self.cache)
-        return self._judges[key]
+    def wrap(self, model: Any) -> Any:
+        """Accept a plain callable as a model, and put the cache in front of it when enabled."""
+        return self.models.wrap(model)
 
     # ------------------------------------------------------------------ cache
 
@@ -284,26 +220,6 @@ class LLMEvalSession:
                 self._cache = Cache(directory / "cache.sqlite3", mode="ro" if readonly else "rw",
                                     strict=strict)
         return self._cache
-
-    def wrap(self, model: Any) -> Any:
-        """Accept a plain callable as a model, and put the cache in front of it when enabled."""
-        from pytest_llmeval.models.base import Model
-
-        if not isinstance(model, Model):
-            if callable(model):
-                from pytest_llmeval.models.python_backend import PythonModel
-
-                name = getattr(model, "__name__", "model")
-                model = PythonModel(model, name=name, target=f"<callable {name}>", options={})
-            else:
-                raise TypeError(f"expected a Model (with generate/fingerprint/describe) or a callable "
-                                f"prompt -> str, got {type(model).__name__}")
-            return model
-        if self.cache is None or type(model).__name__ == "CachedModel":
-            return model
-        from pytest_llmeval.cache import CachedModel
-
-        return CachedModel(model, self.cache)
 
     # ------------------------------------------------------------------ results (controller)
 
@@ -407,20 +323,10 @@ class LLMEvalSession:
 
     def usage(self) -> dict[str, Any]:
         """Per model: API usage (tokens, retries, cost) and cache hits, judges' models included."""
-        out: dict[str, Any] = {}
-        judge_models = [getattr(j, "model", None) for j in self._judges.values()]
-        for model in [*self._models.values(), *(m for m in judge_models if m is not None)]:
-            fn = getattr(model, "usage", None)  # a CachedModel's includes its hits and misses
-            if callable(fn):
-                u = fn()
-                if u:
-                    out[model.name] = {**out.get(model.name, {}), **u}
-        return out
+        return self.models.usage() if self._registry is not None else {}
 
     def close(self) -> None:
-        for model in self._models.values():
-            close = getattr(model, "close", None)
-            if callable(close):
-                close()
+        if self._registry is not None:
+            self._registry.close()
         if self._cache is not None:
             self._cache.close()

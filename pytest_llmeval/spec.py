@@ -21,11 +21,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from pytest_llmeval.gates.judge_score import ScoreJudgeSpec
-from pytest_llmeval.gates.win_rate import PairwiseJudgeSpec
-
 from pytest_llmeval.errors import ConfigError, SpecError
 from pytest_llmeval.gates.base import Gate
+from pytest_llmeval.gates.judge_score import ScoreJudgeSpec
+from pytest_llmeval.gates.win_rate import PairwiseJudgeSpec
 
 CASE_RESERVED = {"id", "reference", "assert", "category", "difficulty", "tags"}
 CHECK_KINDS = ("equals", "contains", "not_contains", "regex", "is_json", "json_schema",
@@ -798,8 +797,8 @@ def _check_gate_names(gates: list[Gate], spec: SuiteSpec, data: Any, path: Path)
         if name not in seen:
             hint = _did_you_mean(name, list(seen))
             raise SpecError(f"xfail names '{name}', which is not a gate of this suite.{hint} Gates: "
-                            f"{', '.join(seen) or 'none'}", path=str(path), line=line_of(data, ("xfail", name)),
-                            key=f"xfail.{name}")
+                            f"{', '.join(seen) or 'none'}", path=str(path),
+                            line=line_of(data, ("xfail", name)), key=f"xfail.{name}")
 
 
 def _require_prompt_field(cases: list[Case]) -> None:

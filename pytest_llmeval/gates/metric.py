@@ -25,6 +25,8 @@ from pytest_llmeval.metrics.base import Metric, build_metric
 from pytest_llmeval.results import AggregateResult, CaseResult
 
 WORST_CASES = 5
+Scored = tuple[list[str], list[list[str]], list[int], list[float] | None]
+"""Predictions, references, the case of each prediction, per-prediction scores."""
 GATE_KEYS = ("min", "max", "confidence", "case_min", "per_category", "metric", "max_regression", "range")
 
 
@@ -168,7 +170,7 @@ class MetricGate(Gate):
             if not ok:
                 res.status = "failed"
 
-    def _score(self, ctx: GateContext) -> tuple[list[str], list[list[str]], list[int], list[float] | None] | str:
+    def _score(self, ctx: GateContext) -> Scored | str:
         import numpy as np
 
         errored = ctx.errored_cases()

@@ -90,6 +90,7 @@ def regression_outcome(comparison: Any, new: SuiteResult, gate: str, *, allow_un
         msg = comparison.failure_message(g, max_cases=max_cases)
         shown = min(max_cases, len(g.worse_cases))
         if g.n_worse > shown:
-            msg += f"\n  ({g.n_worse} cases got worse in all; {shown} shown: --llmeval-max-cases N shows more)"
+            msg += (f"\n  ({g.n_worse} cases got worse in all; {shown} shown: "
+                    f"--llmeval-max-cases N shows more)")
         return RegressionOutcome(new.name, gate, "regressed", msg, data)
     return RegressionOutcome(new.name, gate, "pass", "", data)

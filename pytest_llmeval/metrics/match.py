@@ -13,7 +13,6 @@ and trailing whitespace, as the lesson's ``p.strip() == r.strip()`` does; the
 from __future__ import annotations
 
 import math
-
 import re
 import unicodedata
 from collections.abc import Sequence
