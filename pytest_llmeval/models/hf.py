@@ -418,7 +418,7 @@ class HFModel(ModelBase):
         self._load()
         items = encode_pairs(self._tokenizer, pairs, self._context)
         scorer = Scorer(self._model, self._tokenizer.pad_token_id, self._device, self.batch_size,
-                        self.target)
+                        self.target, logits_to_keep=self._logits_to_keep)
         return scorer.score(items)
 
     def next_token_probs(self, prompts: Sequence[Prompt],
@@ -460,15 +460,16 @@ class _StopOnStrings:
 
     Each step copies only the last few tokens of the batch to the host, once,
     and decodes them only for sequences not yet done: enough tokens to hold the
-    longest stop string even at one byte per token, so a stop is seen at the
-    step that completes it. Finished sequences are remembered, not re-decoded.
+    longest stop string even at one byte per token (plus a margin, so the
+    window never starts inside it), so a stop is seen at the step that
+    completes it. Finished sequences are remembered, not re-decoded.
     """
 
     def __init__(self, tokenizer: Any, stop: Sequence[str], prompt_len: int, rows: int) -> None:
         self.tokenizer = tokenizer
         self.stop = [s for s in stop if s]
         self.prompt_len = prompt_len
-        self.window = 4 * max((len(s.encode()) for s in self.stop), default=1) + 2
+        self.window = max((len(s.encode()) for s in self.stop), default=1) + 4
         self.done = [False] * rows
 
     def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:

@@ -88,13 +88,15 @@ class Scorer:
     ``ids`` are the continuation tokens whose log-probabilities are summed.
     """
 
-    def __init__(self, model: Any, pad_id: int, device: Any, batch_size: int, target: str) -> None:
+    def __init__(self, model: Any, pad_id: int, device: Any, batch_size: int, target: str, *,
+                 logits_to_keep: bool | None = None) -> None:
         self.model = model
         self.pad_id = pad_id
         self.device = device
         self.batch_size = batch_size
         self.target = target
-        self.keep_window = accepts_logits_to_keep(model)
+        # Logits only for the window of positions that predict continuation tokens.
+        self.keep_window = accepts_logits_to_keep(model) if logits_to_keep is None else logits_to_keep
 
     def score(self, items: Sequence[tuple[list[int], int]]) -> list[Loglikelihood]:
         import torch

@@ -18,7 +18,7 @@ from pytest_llmeval.models import load_model  # noqa: E402
 from pytest_llmeval.models.base import GenerationParams, GenerationRequest  # noqa: E402
 from pytest_llmeval.models.fingerprint import file_digest  # noqa: E402
 from pytest_llmeval.models.hf import HFModel  # noqa: E402
-from pytest_llmeval.models.hf_scoring import Loglikelihood  # noqa: E402
+from pytest_llmeval.models.hf_scoring import Loglikelihood, Scorer, encode_pairs  # noqa: E402
 
 CHAT_TEMPLATE = (
     "{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}"
@@ -421,6 +421,34 @@ def test_loglikelihood_batch_shares_forward_passes_across_questions(llama_dir: P
     assert calls[0] == -(-len(pairs) // 16)  # 56 pairs: 4 forward passes, not 14 (one per question)
     flat = [x for scores in per_question for x in scores]
     assert [r.logprob for r in batched] == pytest.approx(flat, abs=1e-4)
+
+
+def test_scoring_without_logits_to_keep_gives_the_same_scores(llama_dir: Path) -> None:
+    model = _model(llama_dir)
+    pairs = [(p, " the cat") for p in PROMPTS] + [("one two", " three four five")]
+    items = encode_pairs(model.tokenizer, pairs, model.context_length)
+    args = (model._model, model.tokenizer.pad_token_id, model._device, 3, "m")
+    windowed = Scorer(*args, logits_to_keep=True).score(items)
+    full = Scorer(*args, logits_to_keep=False).score(items)
+    assert [r.logprob for r in windowed] == pytest.approx([r.logprob for r in full], abs=1e-5)
+    assert [(r.tokens, r.is_greedy) for r in windowed] == [(r.tokens, r.is_greedy) for r in full]
+
+
+def test_scoring_retries_a_batch_in_halves_when_out_of_memory(llama_dir: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    model = _model(llama_dir, batch_size=8)
+    pairs = [(p, " the cat") for p in PROMPTS]
+    expected = model.loglikelihood_batch(pairs)
+    original = Scorer._score_batch
+
+    def small_batches_only(self: Scorer, items: Any, chunk: list[int], *rest: Any) -> None:
+        if len(chunk) > 2:
+            raise torch.cuda.OutOfMemoryError("simulated")
+        original(self, items, chunk, *rest)
+
+    monkeypatch.setattr(Scorer, "_score_batch", small_batches_only)
+    got = model.loglikelihood_batch(pairs)
+    assert [r.logprob for r in got] == pytest.approx([r.logprob for r in expected], abs=1e-5)
 
 
 def test_loglikelihood_batch_of_nothing_is_empty(llama_dir: Path) -> None:
