@@ -382,7 +382,7 @@ class HFModel(ModelBase):
             from transformers import CompileConfig
 
             config.cache_implementation = "static"
-            compile_config = CompileConfig()
+            compile_config: Any = CompileConfig()
             # transformers compiles only on accelerators unless told otherwise.
             compile_config._compile_all_devices = True
             config.compile_config = compile_config

@@ -34,6 +34,7 @@ a summary table of the ratios ends the run. Targets: product / plain generate
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import random
@@ -128,7 +129,8 @@ def build(directory: Path, s: dict[str, Any]) -> None:
     dtype = torch.bfloat16 if cuda else torch.float32
     torch.manual_seed(0)
     with torch.device("cuda" if cuda else "cpu"):
-        model = LlamaForCausalLM(config).to(dtype)
+        model: Any = LlamaForCausalLM(config)
+    model = model.to(dtype)
     model.config.dtype = dtype  # what the backend's dtype "auto" reads
     model.generation_config.eos_token_id = None
     model.generation_config.bos_token_id = None
@@ -247,8 +249,12 @@ def bench_generate(model: Any, prompts: list[str], s: dict[str, Any], rec: Recor
         del hf.generate
     by_length = sorted(prompts, key=lambda p: -len(p.split()))
     _, sorted_s = timed(lambda: plain_generate(hf, tok, by_length, batch, new))
+    # A stop string that never matches: the cost of checking the new tail at every step.
+    stop_params = GenerationParams(max_new_tokens=new, stop=("<never>",))
+    _, stop_s = timed(lambda: model.generate([GenerationRequest(p, stop_params) for p in prompts]))
     rec(f"product_breakdown_b{batch}", product_s=round(total, 3), inside_model_generate_s=round(inside[0], 3),
         outside_s=round(total - inside[0], 3), plain_on_length_sorted_batches_s=round(sorted_s, 3),
+        product_with_unmatched_stop_string_s=round(stop_s, 3),
         note="outside = encoding, padding, decoding; sorted = the product's batching with plain generate")
 
 
@@ -291,7 +297,7 @@ def bench_scoring(model: Any, s: dict[str, Any], rec: Recorder, summary: dict[st
         model.loglikelihood_batch(pairs[:batch])  # warm-up of this shape
         plain_loglikelihood(hf, tok, pairs[:batch], batch)
         results, product_s = timed(lambda: model.loglikelihood_batch(pairs))
-        plain, plain_s = timed(lambda batch=batch: plain_loglikelihood(hf, tok, pairs, batch))
+        plain, plain_s = timed(functools.partial(plain_loglikelihood, hf, tok, pairs, batch))
         _, product2_s = timed(lambda: model.loglikelihood_batch(pairs))
         product_s = min(product_s, product2_s)
         diff = max(abs(r.logprob - p) for r, p in zip(results, plain, strict=True))
