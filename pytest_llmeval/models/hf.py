@@ -3,8 +3,14 @@
 ``hf:<dir or hub id>`` loads ``AutoModelForCausalLM`` and ``AutoTokenizer`` on
 first use. Generation is batched with left padding and greedy unless a suite
 asks for sampling; batching is an implementation detail, so batched greedy
-outputs equal one-prompt-at-a-time outputs. Besides ``generate`` it offers
-``loglikelihood`` (multiple-choice scoring) and ``next_token_probs``
+outputs equal one-prompt-at-a-time outputs. A batch is one call of
+``model.generate`` with the same inputs and generation config plain
+transformers would use, and nothing around it waits on the device per token:
+stop strings are checked on the newly generated tail only, and only when set;
+the RNG is seeded only for sampling. ``compile = true`` adds transformers'
+static KV cache with a ``torch.compile``d decode step. Besides ``generate`` it
+offers ``loglikelihood_batch`` (multiple-choice scoring, see
+:mod:`pytest_llmeval.models.hf_scoring`) and ``next_token_probs``
 (probability-weighted judge scores).
 
 torch, transformers and peft are imported only when a model is actually used,
@@ -33,13 +39,14 @@ from pytest_llmeval.models.base import (
     messages_to_text,
 )
 from pytest_llmeval.models.fingerprint import directory_fingerprint
+from pytest_llmeval.models.hf_scoring import Loglikelihood, Scorer, accepts_logits_to_keep, encode_pairs
 
 DEFAULT_MAX_NEW_TOKENS = 128
 DEFAULT_BATCH_SIZE = 16
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 GENERATION_OPTIONS = ("max_new_tokens", "temperature", "top_p", "top_k", "stop", "seed")
 OPTIONS = ("adapter", "dtype", "device", "batch_size", "max_length", "trust_remote_code",
-           "merge_adapter", "num_threads", *GENERATION_OPTIONS)
+           "merge_adapter", "num_threads", "compile", *GENERATION_OPTIONS)
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 
@@ -98,12 +105,17 @@ class HFModel(ModelBase):
         self.num_threads = _positive_int(threads, "num_threads", target) if threads else None
         self.trust_remote_code = bool(options.get("trust_remote_code", False))
         self.merge_adapter = bool(options.get("merge_adapter", True))
+        self.compile = options.get("compile", False)
+        if not isinstance(self.compile, bool):
+            raise ConfigError(f"hf:{target}: option compile={self.compile!r} must be true or false")
         self.defaults = _default_params(options, target)
         self._model: Any = None
         self._tokenizer: Any = None
         self._device: Any = None
         self._context: int = 0
         self._identity: dict[str, Any] | None = None
+        self._configs: dict[tuple[GenerationParams, int], Any] = {}
+        self._logits_to_keep = False
 
     # -- identity -----------------------------------------------------------------
 
@@ -113,7 +125,8 @@ class HFModel(ModelBase):
         Computed from the files, without loading the weights. A local directory is
         identified by its content alone (not its path), so a fresh clone elsewhere
         keeps its fingerprint; a hub model by its id and cached revision. The
-        device is left out on purpose, so a cache filled on one machine serves another.
+        device and ``compile`` are left out on purpose (they change speed, not
+        what is computed), so a cache filled on one machine serves another.
         """
         if self._identity is None:
             ident: dict[str, Any] = {"scheme": self.scheme}
@@ -190,6 +203,7 @@ class HFModel(ModelBase):
         model.to(device).eval()
         self._model, self._tokenizer, self._device = model, tokenizer, torch.device(device)
         self._context = self.max_length or _context_length(model.config, tokenizer)
+        self._logits_to_keep = accepts_logits_to_keep(model)
 
     @property
     def tokenizer(self) -> Any:
@@ -205,6 +219,7 @@ class HFModel(ModelBase):
 
     def close(self) -> None:
         self._model = self._tokenizer = None
+        self._configs.clear()
 
     # -- prompts ------------------------------------------------------------------
 
@@ -229,8 +244,20 @@ class HFModel(ModelBase):
         return messages_to_text(prompt), True
 
     def encode(self, prompt: Prompt) -> list[int]:
-        text, special = self.render(prompt)
-        return list(self.tokenizer(text, add_special_tokens=special)["input_ids"])
+        return self.encode_many([prompt])[0]
+
+    def encode_many(self, prompts: Sequence[Prompt]) -> list[list[int]]:
+        """Token ids of many prompts, with one tokenizer call per kind (plain text or chat)."""
+        tok = self.tokenizer
+        rendered = [self.render(p) for p in prompts]
+        out: list[list[int]] = [[] for _ in prompts]
+        for special in (True, False):
+            where = [i for i, (_, s) in enumerate(rendered) if s is special]
+            if where:
+                ids = tok([rendered[i][0] for i in where], add_special_tokens=special)["input_ids"]
+                for i, row in zip(where, ids, strict=True):
+                    out[i] = list(row)
+        return out
 
     # -- generation ---------------------------------------------------------------
 
@@ -246,7 +273,8 @@ class HFModel(ModelBase):
             groups.setdefault(key, []).append(i)
         truncated = 0
         for (params, sample), indices in groups.items():
-            encoded = {i: self.encode(requests[i].prompt) for i in indices}
+            encoded = dict(zip(indices, self.encode_many([requests[i].prompt for i in indices]),
+                               strict=True))
             max_new = params.max_new_tokens or DEFAULT_MAX_NEW_TOKENS
             limit = max(1, self._context - max_new)
             for i, ids in encoded.items():
@@ -298,83 +326,100 @@ class HFModel(ModelBase):
 
     def _generate_batch(self, batch: list[list[int]], params: GenerationParams,
                         sample: int) -> list[str]:
+        """One ``model.generate`` call on a left-padded batch, decoded with one device-to-host copy."""
         import torch
-        from transformers import GenerationConfig, StoppingCriteriaList
+        from transformers import StoppingCriteriaList
 
         tok, model = self._tokenizer, self._model
         max_new = params.max_new_tokens or DEFAULT_MAX_NEW_TOKENS
         max_new = max(1, min(max_new, self._context - max(len(ids) for ids in batch)))
-        input_ids, mask = _left_pad(batch, tok.pad_token_id, self._device)
+        rows = batch
+        if self.compile:
+            # Few distinct shapes, so the compiled decode step is reused rather than recompiled:
+            # the batch is filled up to a power of two with copies of its first prompt.
+            rows = batch + [batch[0]] * (_bucket(len(batch), self.batch_size) - len(batch))
+        input_ids, mask = _left_pad(rows, tok.pad_token_id, self._device)
+        width = input_ids.shape[1]
+        kwargs: dict[str, Any] = {"generation_config": self._generation_config(params, max_new)}
+        if params.stop:
+            kwargs["stopping_criteria"] = StoppingCriteriaList(
+                [_StopOnStrings(tok, params.stop, width, len(rows))])
+        with torch.inference_mode():
+            if params.temperature > 0:
+                # Greedy decoding draws no random numbers; only sampling forks and seeds the RNG.
+                devices = [self._device] if self._device.type == "cuda" else []
+                with torch.random.fork_rng(devices=devices):
+                    torch.manual_seed((params.seed or 0) + sample)
+                    out = model.generate(input_ids=input_ids, attention_mask=mask, **kwargs)
+            else:
+                out = model.generate(input_ids=input_ids, attention_mask=mask, **kwargs)
+            new = out[:len(batch), width:].tolist()
+        texts = tok.batch_decode(new, skip_special_tokens=True)
+        return [apply_stop(t, params.stop) for t in texts]
+
+    def _generation_config(self, params: GenerationParams, max_new: int) -> Any:
+        """The ``GenerationConfig`` of a batch (built once per parameters; generate copies it).
+
+        Unset fields (EOS ids among them: some models stop on several) come from the
+        model's own generation config, as they do for a plain ``model.generate``.
+        """
+        key = (params, max_new)
+        config = self._configs.get(key)
+        if config is not None:
+            return config
+        from transformers import GenerationConfig
+
+        tok, model = self._tokenizer, self._model
         config = GenerationConfig(max_new_tokens=max_new, pad_token_id=tok.pad_token_id,
-                                  eos_token_id=tok.eos_token_id, do_sample=params.temperature > 0)
+                                  do_sample=params.temperature > 0)
+        if getattr(model.generation_config, "eos_token_id", None) is None:
+            config.eos_token_id = tok.eos_token_id
         if params.temperature > 0:
             config.temperature = params.temperature
             config.top_p = params.top_p if params.top_p is not None else 1.0
             config.top_k = params.top_k if params.top_k is not None else 0
-        criteria = StoppingCriteriaList()
-        if params.stop:
-            criteria.append(_StopOnStrings(tok, params.stop, input_ids.shape[1]))
-        with torch.random.fork_rng(devices=[self._device] if self._device.type == "cuda" else []):
-            torch.manual_seed((params.seed or 0) + sample)
-            with torch.inference_mode():
-                out = model.generate(input_ids=input_ids, attention_mask=mask,
-                                     generation_config=config, stopping_criteria=criteria)
-        new = out[:, input_ids.shape[1]:]
-        texts = tok.batch_decode(new, skip_special_tokens=True)
-        return [apply_stop(t, params.stop) for t in texts]
+        if self.compile:
+            from transformers import CompileConfig
+
+            config.cache_implementation = "static"
+            compile_config: Any = CompileConfig()
+            # transformers compiles only on accelerators unless told otherwise.
+            compile_config._compile_all_devices = True
+            config.compile_config = compile_config
+        self._configs[key] = config
+        return config
 
     # -- scoring ------------------------------------------------------------------
 
     def loglikelihood(self, context: str, continuations: Sequence[str]) -> list[float]:
-        """Sum of the log-probabilities of each continuation's tokens after ``context``."""
+        """Sum of the log-probabilities of each continuation's tokens after ``context``.
+
+        One question's choices in one batch. To score a whole multiple-choice
+        suite, pass every (context, choice) pair to :meth:`loglikelihood_batch`
+        at once: the pairs of many questions then share forward passes.
+        """
         return self.loglikelihood_many([(context, c) for c in continuations])
 
     def loglikelihood_many(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
-        """``loglikelihood`` for many (context, continuation) pairs, batched by length.
+        """The summed log-probability of each (context, continuation) pair; see ``loglikelihood_batch``."""
+        return [r.logprob for r in self.loglikelihood_batch(pairs)]
 
-        Whitespace at the end of a context moves to the start of its continuation,
-        so ``("Answer:", " B")`` and ``("Answer: ", "B")`` score the same tokens.
-        The context is truncated from the left when the pair exceeds the model's
-        context; the continuation is always kept whole.
+    def loglikelihood_batch(self, pairs: Sequence[tuple[str, str]]) -> list[Loglikelihood]:
+        """Score many (context, continuation) pairs, in input order, batched by length.
+
+        Each result is ``Loglikelihood(logprob, tokens, is_greedy)``: the sum of
+        the continuation tokens' log-probabilities, how many tokens that is, and
+        whether each was the most probable next token. Whitespace at the end of
+        a context moves to the start of its continuation, so ``("Answer:", " B")``
+        and ``("Answer: ", "B")`` score the same tokens. The context is truncated
+        from the left when the pair exceeds the model's context; the
+        continuation is always kept whole.
         """
-        import torch
-
         self._load()
-        tok = self._tokenizer
-        items: list[tuple[list[int], int]] = []
-        for context, continuation in pairs:
-            stripped = context.rstrip()
-            continuation = context[len(stripped):] + continuation
-            ctx = list(tok(stripped, add_special_tokens=True)["input_ids"]) if stripped else []
-            cont = list(tok(continuation, add_special_tokens=False)["input_ids"])
-            if not cont:
-                raise ValueError(f"empty continuation for context {context[-40:]!r}")
-            if not ctx:
-                ctx = [tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id]
-            ids = (ctx + cont)[-(self._context + 1):]
-            items.append((ids, min(len(cont), len(ids) - 1)))
-        scores = [0.0] * len(items)
-        order = sorted(range(len(items)), key=lambda i: -len(items[i][0]))
-        for start in range(0, len(order), self.batch_size):
-            chunk = order[start:start + self.batch_size]
-            inputs = [items[i][0][:-1] for i in chunk]
-            width = max(len(x) for x in inputs)
-            input_ids = torch.full((len(chunk), width), tok.pad_token_id, dtype=torch.long)
-            mask = torch.zeros((len(chunk), width), dtype=torch.long)
-            for row, x in enumerate(inputs):  # right padding keeps natural positions
-                input_ids[row, :len(x)] = torch.tensor(x)
-                mask[row, :len(x)] = 1
-            with torch.inference_mode():
-                logits = self._model(input_ids=input_ids.to(self._device),
-                                     attention_mask=mask.to(self._device)).logits
-            logprobs = torch.log_softmax(logits.float(), dim=-1)
-            for row, i in enumerate(chunk):
-                ids, n_cont = items[i]
-                end = len(ids) - 1
-                targets = torch.tensor(ids[end - n_cont + 1:], device=logprobs.device)
-                picked = logprobs[row, end - n_cont:end].gather(1, targets[:, None])
-                scores[i] = float(picked.sum())
-        return scores
+        items = encode_pairs(self._tokenizer, pairs, self._context)
+        scorer = Scorer(self._model, self._tokenizer.pad_token_id, self._device, self.batch_size,
+                        self.target, logits_to_keep=self._logits_to_keep)
+        return scorer.score(items)
 
     def next_token_probs(self, prompts: Sequence[Prompt],
                          candidates: Sequence[str]) -> list[dict[str, float]]:
@@ -400,9 +445,10 @@ class HFModel(ModelBase):
             chunk = order[start:start + self.batch_size]
             input_ids, mask = _left_pad([encoded[i] for i in chunk], tok.pad_token_id, self._device)
             positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            keep = {"logits_to_keep": 1} if self._logits_to_keep else {}
             with torch.inference_mode():
                 logits = self._model(input_ids=input_ids, attention_mask=mask,
-                                     position_ids=positions).logits[:, -1, :]
+                                     position_ids=positions, **keep).logits[:, -1, :]
             probs = torch.softmax(logits.float(), dim=-1).cpu()
             for row, i in enumerate(chunk):
                 out[i] = {c: float(probs[row, t]) for c, t in first.items()}
@@ -412,35 +458,53 @@ class HFModel(ModelBase):
 class _StopOnStrings:
     """Stopping criterion: a sequence is done once its new text contains a stop string.
 
-    Only the tail of each sequence is decoded at each step (enough tokens to
-    hold the longest stop string), so the check stays cheap for long outputs.
+    Each step copies only the last few tokens of the batch to the host, once,
+    and decodes them only for sequences not yet done: enough tokens to hold the
+    longest stop string even at one byte per token (plus a margin, so the
+    window never starts inside it), so a stop is seen at the step that
+    completes it. Finished sequences are remembered, not re-decoded.
     """
 
-    def __init__(self, tokenizer: Any, stop: Sequence[str], prompt_len: int) -> None:
+    def __init__(self, tokenizer: Any, stop: Sequence[str], prompt_len: int, rows: int) -> None:
         self.tokenizer = tokenizer
         self.stop = [s for s in stop if s]
         self.prompt_len = prompt_len
-        self.window = max(len(s) for s in self.stop) + 4
+        self.window = max((len(s.encode()) for s in self.stop), default=1) + 4
+        self.done = [False] * rows
 
     def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
         import torch
 
-        new = input_ids[:, self.prompt_len:]
-        tails = self.tokenizer.batch_decode(new[:, -self.window:], skip_special_tokens=True)
-        done = [any(s in t for s in self.stop) for t in tails]
-        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+        todo = [r for r, finished in enumerate(self.done) if not finished]
+        if todo and self.stop:
+            start = max(self.prompt_len, input_ids.shape[1] - self.window)
+            tails = input_ids[:, start:].tolist()
+            texts = self.tokenizer.batch_decode([tails[r] for r in todo], skip_special_tokens=True)
+            for r, text in zip(todo, texts, strict=True):
+                self.done[r] = any(s in text for s in self.stop)
+        return torch.tensor(self.done, dtype=torch.bool, device=input_ids.device)
 
 
 def _left_pad(batch: list[list[int]], pad_id: int, device: Any) -> tuple[Any, Any]:
+    """Input ids and attention mask of a left-padded batch, built on the host and copied once."""
     import torch
 
     width = max(len(ids) for ids in batch)
-    input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(batch), width), dtype=torch.long)
-    for row, ids in enumerate(batch):
-        input_ids[row, width - len(ids):] = torch.tensor(ids, dtype=torch.long)
-        mask[row, width - len(ids):] = 1
-    return input_ids.to(device), mask.to(device)
+    host = torch.tensor([[[pad_id] * (width - len(ids)) + ids for ids in batch],
+                         [[0] * (width - len(ids)) + [1] * len(ids) for ids in batch]],
+                        dtype=torch.long)
+    if device.type == "cuda":
+        host = host.pin_memory()
+    on_device = host.to(device, non_blocking=True)
+    return on_device[0], on_device[1]
+
+
+def _bucket(rows: int, batch_size: int) -> int:
+    """The smallest power of two at least ``rows``, capped at ``batch_size``."""
+    size = 1
+    while size < rows:
+        size *= 2
+    return max(rows, min(size, batch_size))
 
 
 def _context_length(config: Any, tokenizer: Any) -> int:

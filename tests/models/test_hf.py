@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from pytest_llmeval.models import load_model  # noqa: E402
 from pytest_llmeval.models.base import GenerationParams, GenerationRequest  # noqa: E402
 from pytest_llmeval.models.fingerprint import file_digest  # noqa: E402
 from pytest_llmeval.models.hf import HFModel  # noqa: E402
+from pytest_llmeval.models.hf_scoring import Loglikelihood, Scorer, encode_pairs  # noqa: E402
 
 CHAT_TEMPLATE = (
     "{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}"
@@ -147,6 +149,11 @@ def test_invalid_dtype_and_batch_size_are_config_errors(llama_dir: Path) -> None
         _model(llama_dir, dtype="float8")
     with pytest.raises(ConfigError, match="batch_size"):
         _model(llama_dir, batch_size=0)
+
+
+def test_compile_option_must_be_a_boolean(llama_dir: Path) -> None:
+    with pytest.raises(ConfigError, match="compile='yes' must be true or false"):
+        _model(llama_dir, compile="yes")
 
 
 def test_relative_target_resolves_against_base_dir(llama_dir: Path) -> None:
@@ -366,3 +373,146 @@ def test_next_token_probs_match_the_softmax_of_the_last_position(llama_dir: Path
         for cand in candidates:
             first = tok(cand, add_special_tokens=False)["input_ids"][0]
             assert got[cand] == pytest.approx(float(p[first]), abs=1e-5)
+
+
+def _count_forwards(model: HFModel) -> list[int]:
+    """Counts the forward passes of the model's network (one per generated token, one per batch)."""
+    calls = [0]
+
+    def hook(*_: Any) -> None:
+        calls[0] += 1
+
+    model._load()
+    model._model.register_forward_pre_hook(hook)
+    return calls
+
+
+def test_loglikelihood_batch_reports_tokens_and_whether_greedy(llama_dir: Path) -> None:
+    model = _model(llama_dir, batch_size=2)
+    context = "the cat sat on"
+    greedy = model.generate(_requests([context], max_new_tokens=3))[0]
+    assert isinstance(greedy, str) and greedy
+    pairs = [(context, greedy), (context, " one two three"), ("review: the pasta was", " great")]
+    results = model.loglikelihood_batch(pairs)
+    assert all(isinstance(r, Loglikelihood) for r in results)
+    tok = model.tokenizer
+    for (ctx, cont), result in zip(pairs, results, strict=True):
+        assert result.logprob == pytest.approx(_reference_loglikelihood(model, ctx, cont), abs=1e-4)
+        assert result.tokens == len(tok(cont, add_special_tokens=False)["input_ids"])
+    assert results[0].is_greedy  # the model's own greedy continuation
+    # The others are greedy exactly when every token is the argmax of an unbatched pass.
+    for (ctx, cont), result in zip(pairs[1:], results[1:], strict=True):
+        ids = tok(ctx)["input_ids"]
+        cont_ids = tok(cont, add_special_tokens=False)["input_ids"]
+        with torch.no_grad():
+            logits = model._model(input_ids=torch.tensor([ids + cont_ids])).logits[0]
+        argmax = logits[len(ids) - 1:len(ids) - 1 + len(cont_ids)].argmax(-1).tolist()
+        assert result.is_greedy == (argmax == cont_ids)
+    assert model.loglikelihood_many(pairs) == [r.logprob for r in results]
+
+
+def test_loglikelihood_batch_shares_forward_passes_across_questions(llama_dir: Path) -> None:
+    model = _model(llama_dir, batch_size=16)
+    questions = [(p, [" the", " cat sat", " one two three", " positive"]) for p in PROMPTS * 2]
+    per_question = [model.loglikelihood(ctx, choices) for ctx, choices in questions]
+    calls = _count_forwards(model)
+    pairs = [(ctx, c) for ctx, choices in questions for c in choices]
+    batched = model.loglikelihood_batch(pairs)
+    assert calls[0] == -(-len(pairs) // 16)  # 56 pairs: 4 forward passes, not 14 (one per question)
+    flat = [x for scores in per_question for x in scores]
+    assert [r.logprob for r in batched] == pytest.approx(flat, abs=1e-4)
+
+
+def test_scoring_without_logits_to_keep_gives_the_same_scores(llama_dir: Path) -> None:
+    model = _model(llama_dir)
+    pairs = [(p, " the cat") for p in PROMPTS] + [("one two", " three four five")]
+    items = encode_pairs(model.tokenizer, pairs, model.context_length)
+    args = (model._model, model.tokenizer.pad_token_id, model._device, 3, "m")
+    windowed = Scorer(*args, logits_to_keep=True).score(items)
+    full = Scorer(*args, logits_to_keep=False).score(items)
+    assert [r.logprob for r in windowed] == pytest.approx([r.logprob for r in full], abs=1e-5)
+    assert [(r.tokens, r.is_greedy) for r in windowed] == [(r.tokens, r.is_greedy) for r in full]
+
+
+def test_scoring_retries_a_batch_in_halves_when_out_of_memory(llama_dir: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    model = _model(llama_dir, batch_size=8)
+    pairs = [(p, " the cat") for p in PROMPTS]
+    expected = model.loglikelihood_batch(pairs)
+    original = Scorer._score_batch
+
+    def small_batches_only(self: Scorer, items: Any, chunk: list[int], *rest: Any) -> None:
+        if len(chunk) > 2:
+            raise torch.cuda.OutOfMemoryError("simulated")
+        original(self, items, chunk, *rest)
+
+    monkeypatch.setattr(Scorer, "_score_batch", small_batches_only)
+    got = model.loglikelihood_batch(pairs)
+    assert [r.logprob for r in got] == pytest.approx([r.logprob for r in expected], abs=1e-5)
+
+
+def test_loglikelihood_batch_of_nothing_is_empty(llama_dir: Path) -> None:
+    assert _model(llama_dir).loglikelihood_batch([]) == []
+
+
+def test_stop_strings_end_the_batch_early(llama_dir: Path) -> None:
+    model = _model(llama_dir)
+    free = model.generate(_requests([PROMPTS[0]], max_new_tokens=24))[0]
+    assert isinstance(free, str) and len(free.strip()) > 4
+    stop = free.strip()[1:3]
+    calls = _count_forwards(model)
+    cut = model.generate(_requests([PROMPTS[0]], max_new_tokens=24, stop=(stop,)))[0]
+    assert cut == free[:free.index(stop)]
+    assert calls[0] < 24  # the stop was seen as it was generated, not after 24 tokens
+
+
+def test_every_eos_id_of_the_models_generation_config_stops(llama_dir: Path) -> None:
+    model = _model(llama_dir, batch_size=4)
+    free = model.generate(_requests(PROMPTS[:4], max_new_tokens=12))
+    tok, hf = model.tokenizer, model._model
+    prompt = torch.tensor([model.encode(PROMPTS[0])])
+    with torch.inference_mode():
+        new = hf.generate(input_ids=prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=12,
+                          do_sample=False)[0, prompt.shape[1]:].tolist()
+    assert tok.decode(new, skip_special_tokens=True) == free[0]
+    # A second end-of-sequence id, as models with several (end of turn, end of text) declare them.
+    second = next(t for t in new[1:] if t != tok.eos_token_id)
+    hf.generation_config.eos_token_id = [tok.eos_token_id, second]
+    try:
+        model._configs.clear()
+        stopped = model.generate(_requests(PROMPTS[:4], max_new_tokens=12))
+    finally:
+        hf.generation_config.eos_token_id = tok.eos_token_id
+    assert stopped[0] == tok.decode(new[:new.index(second) + 1], skip_special_tokens=True)
+    assert stopped[0] != free[0]
+    assert all(isinstance(s, str) and f.startswith(s) for s, f in zip(stopped, free, strict=True))
+
+
+def test_greedy_generation_leaves_the_global_rng_alone(llama_dir: Path) -> None:
+    model = _model(llama_dir)
+    before = torch.get_rng_state()
+    model.generate(_requests(PROMPTS[:2]))
+    model.generate(_requests(PROMPTS[:2], temperature=1.0, seed=3))  # forked and restored
+    assert torch.equal(before, torch.get_rng_state())
+
+
+@pytest.mark.slow
+def test_compile_option_gives_the_same_greedy_outputs(llama_dir: Path) -> None:
+    plain = _model(llama_dir, batch_size=4).generate(_requests(PROMPTS))
+    compiled = _model(llama_dir, batch_size=4, compile=True)
+    try:
+        outputs = compiled.generate(_requests(PROMPTS))
+    except Exception as exc:  # torch.compile needs a working C++ toolchain on a CPU
+        reason = f"torch.compile does not work here: {type(exc).__name__}: {exc}"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    errors = [o for o in outputs if isinstance(o, BaseException)]
+    if errors:
+        reason = f"torch.compile does not work here: {errors[0]}"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    assert hasattr(compiled._model, "_compiled_call")  # transformers compiled the decode step
+    assert outputs == plain
+    assert any(outputs)
