@@ -23,8 +23,9 @@ import difflib
 import importlib.util
 import os
 import re
+import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -261,8 +262,12 @@ class HFModel(ModelBase):
 
     # -- generation ---------------------------------------------------------------
 
-    def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationOutcome]:
-        """Outputs in request order; requests are grouped by parameters and batched by length."""
+    def generate(self, requests: Sequence[GenerationRequest],
+                 progress: Callable[[int], None] | None = None) -> list[GenerationOutcome]:
+        """Outputs in request order; requests are grouped by parameters and batched by length.
+
+        Each answer's latency is its batch's wall time divided by the batch size.
+        """
         self._load()
         results: list[GenerationOutcome | None] = [None] * len(requests)
         groups: dict[tuple[GenerationParams, int], list[int]] = {}
@@ -284,9 +289,13 @@ class HFModel(ModelBase):
             order = sorted(indices, key=lambda i: -len(encoded[i]))
             for start in range(0, len(order), self.batch_size):
                 chunk = order[start:start + self.batch_size]
+                started = time.perf_counter()
                 outs = self._generate_safe([encoded[i] for i in chunk], params, sample)
+                self.record_batch(chunk, time.perf_counter() - started)
                 for i, out in zip(chunk, outs, strict=True):
                     results[i] = out
+                if progress is not None:
+                    progress(len(chunk))
         if truncated:
             warnings.warn(LLMEvalWarning(
                 f"hf:{self.target}: {truncated} prompt(s) longer than the context "
