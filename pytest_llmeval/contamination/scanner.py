@@ -73,7 +73,12 @@ def _encoded_blocks(index: EvalIndex, shard: Shard,
                     fields: Sequence[str] | None) -> Iterator[EncodedBlock]:
     """The shard's blocks as token ids: by pyarrow where that is exact, else in Python."""
     encoder = arrow_encoder(index, shard, fields)
-    if encoder is None:
+    batches = encoder.parquet_blocks() if encoder is not None and shard.fmt == "parquet" \
+        else None
+    if batches is not None:
+        yield from batches
+        return
+    if encoder is None or shard.fmt == "parquet":
         for block in iter_blocks(shard, fields):
             yield _python_encode(index, block)
         return
