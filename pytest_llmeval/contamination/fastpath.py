@@ -483,6 +483,9 @@ class _Tokens(Sequence[str]):
     def __len__(self) -> int:
         return self.total
 
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._span(0, self.total) if self.total else [])
+
     def _record(self, r: int) -> list[str]:
         toks = self._cache.get(r)
         if toks is None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 
@@ -78,39 +79,35 @@ class EvalIndex:
         vocab = self.vocab
         for case in self.cases:
             spans = tokenizer.spans(case.text)
-            toks = [t for t, _, _ in spans]
-            for t in toks:
-                if t not in vocab:
-                    vocab[t] = token_key(t)
-            self.case_tokens.append(toks)
+            self.case_tokens.append([t for t, _, _ in spans])
             self.case_starts.append(np.array([s for _, s, _ in spans], dtype=np.int64))
             self.case_ends.append(np.array([e for _, _, e in spans], dtype=np.int64))
+        for t in dict.fromkeys(chain.from_iterable(self.case_tokens)):
+            if t not in vocab:
+                vocab[t] = token_key(t)
+        lens = [len(t) for t in self.case_tokens]
+        self._offsets = np.zeros(len(lens) + 1, dtype=np.int64)
+        np.cumsum(lens, out=self._offsets[1:])
+        self._flat_keys = np.fromiter(map(vocab.__getitem__, chain.from_iterable(self.case_tokens)),
+                                      dtype=np.uint64, count=int(self._offsets[-1]))
         self._assign_uids()
         self._build_probes()
-
-    def _case_keys(self) -> tuple[np.ndarray, np.ndarray]:
-        """All eval token keys in one array, and each case's offset into it."""
-        lens = [len(t) for t in self.case_tokens]
-        offsets = np.zeros(len(lens) + 1, dtype=np.int64)
-        np.cumsum(lens, out=offsets[1:])
-        flat = np.fromiter((self.vocab[t] for toks in self.case_tokens for t in toks),
-                           dtype=np.uint64, count=int(offsets[-1]))
-        return flat, offsets
+        del self._flat_keys, self._offsets
 
     def _assign_uids(self) -> None:
         """Number the distinct eval n-grams (by full key, then confirmed token by token)."""
         n = self.n
-        flat, offsets = self._case_keys()
+        flat, offsets = self._flat_keys, self._offsets
         counts = np.maximum(0, np.diff(offsets) - n + 1)
-        starts = np.concatenate([np.arange(o, o + c, dtype=np.int64)
-                                 for o, c in zip(offsets[:-1].tolist(), counts.tolist(),
-                                                 strict=True)] or [np.empty(0, np.int64)])
+        total = int(counts.sum())
         case_of = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
-        pos = starts - offsets[case_of]
+        before = np.cumsum(counts) - counts  # n-grams of the cases before each case
+        pos = np.arange(total, dtype=np.int64) - before[case_of]
+        starts = offsets[case_of] + pos
         keys = combine(flat, starts, n)
         _, first_idx, inverse = np.unique(keys, return_index=True, return_inverse=True)
         uids = inverse.astype(np.int64).reshape(-1)
-        first = [(int(case_of[i]), int(pos[i])) for i in first_idx.tolist()]
+        first = np.stack([case_of[first_idx], pos[first_idx]], axis=1).tolist()
         # A 64-bit key shared by two different n-grams would merge them: split such rare
         # collisions off so that every uid names exactly one token sequence.
         reps: dict[tuple[str, ...], int] = {}
@@ -123,13 +120,13 @@ class EvalIndex:
                 g = tuple(toks[c][p:p + n])
                 if g not in reps:
                     reps[g] = len(first)
-                    first.append((c, p))
+                    first.append([c, p])
                 uids[i] = reps[g]
         self.first = np.array(first, dtype=np.int64).reshape(-1, 2)
         self.case_uids = np.split(uids, np.cumsum(counts)[:-1].tolist()) if len(counts) else []
 
     def _build_probes(self) -> None:
-        flat, offsets = self._case_keys()
+        flat, offsets = self._flat_keys, self._offsets
         starts = offsets[self.first[:, 0]] + self.first[:, 1]
         n_uid = len(starts)
         allk = np.concatenate([combine(flat, starts + j, self.m) for j in range(self.k)])

@@ -19,6 +19,9 @@ from pytest_llmeval.errors import ConfigError, MissingDependency
 # Everything that is neither a word character nor whitespace; NUL is kept because the
 # scanner uses it as the record separator inside a chunk.
 _PUNCT = re.compile(r"[^\w\s\x00]|_")
+# A maximal run of characters that ``str.split`` does not split on (``\s`` in a str
+# pattern is exactly ``str.isspace``).
+_RAW_TOKEN = re.compile(r"\S+")
 
 Span = tuple[str, int, int]
 
@@ -61,12 +64,22 @@ class WhitespaceTokenizer:
 
     def spans(self, text: str) -> list[Span]:
         """Normalised tokens of ``text`` with their ``[start, end)`` in the original text."""
+        norm = self.normalizer
+        clean = text.replace("\x00", " ")
+        if not (norm.nfkc or norm.strip_punctuation):
+            # Lower-casing maps no character to whitespace or to nothing, and its only
+            # context rule (final sigma) stops at whitespace, so lower-casing the whole
+            # text gives each raw token's lower case, in order: one pass in C.
+            toks = clean.lower().split() if norm.lowercase else clean.split()
+            bounds = [m.span() for m in _RAW_TOKEN.finditer(clean)]
+            if len(bounds) == len(toks):
+                return [(tok, a, b) for tok, (a, b) in zip(toks, bounds, strict=True)]
         out: list[Span] = []
         pos = 0
-        for raw in text.replace("\x00", " ").split():
-            start = text.find(raw, pos)
+        for raw in clean.split():
+            start = clean.find(raw, pos)
             pos = start + len(raw)
-            out.extend((tok, start, pos) for tok in self.normalizer(raw).split())
+            out.extend((tok, start, pos) for tok in norm(raw).split())
         return out
 
     def tokens_chunk(self, texts: list[str]) -> list[str]:
