@@ -86,11 +86,15 @@ class EncodedBlock:
     n_lines: int
 
 
-def _pyarrow() -> tuple[Any, Any, Any] | None:
-    """``(pyarrow, pyarrow.compute, pyarrow.json)``, or None when the extra is not installed."""
+def _pyarrow(fmt: str = "jsonl") -> tuple[Any, Any, Any] | None:
+    """``(pyarrow, pyarrow.compute, pyarrow.json or None)``, or None when the extra is not
+    installed; ``pyarrow.json`` is imported for JSONL only."""
     try:
         import pyarrow as pa
         import pyarrow.compute as pc
+
+        if fmt != "jsonl":
+            return pa, pc, None
         import pyarrow.json as pj
     except ImportError:
         return None
@@ -538,6 +542,6 @@ def arrow_encoder(index: EvalIndex, shard: Shard,
         return None
     if shard.fmt == "jsonl" and not fields:
         return None
-    mods = _pyarrow()
+    mods = _pyarrow(shard.fmt)
     return None if mods is None else ArrowEncoder(index, shard, fields, mods)
 

@@ -62,14 +62,24 @@ class WhitespaceTokenizer:
     def __init__(self, normalizer: Normalizer) -> None:
         self.normalizer = normalizer
 
+    def _simple(self) -> bool:
+        # Lower-casing maps no character to whitespace or to nothing, and its only
+        # context rule (final sigma) stops at whitespace, so lower-casing a whole text
+        # gives each raw token's lower case, in order, in one pass in C.
+        return not (self.normalizer.nfkc or self.normalizer.strip_punctuation)
+
+    def tokens(self, text: str) -> list[str]:
+        """The tokens ``spans`` gives, without their places (what the eval index needs)."""
+        if self._simple():
+            clean = text.replace("\x00", " ")
+            return clean.lower().split() if self.normalizer.lowercase else clean.split()
+        return [t for t, _, _ in self.spans(text)]
+
     def spans(self, text: str) -> list[Span]:
         """Normalised tokens of ``text`` with their ``[start, end)`` in the original text."""
         norm = self.normalizer
         clean = text.replace("\x00", " ")
-        if not (norm.nfkc or norm.strip_punctuation):
-            # Lower-casing maps no character to whitespace or to nothing, and its only
-            # context rule (final sigma) stops at whitespace, so lower-casing the whole
-            # text gives each raw token's lower case, in order: one pass in C.
+        if self._simple():
             toks = clean.lower().split() if norm.lowercase else clean.split()
             bounds = [m.span() for m in _RAW_TOKEN.finditer(clean)]
             if len(bounds) == len(toks):
@@ -110,6 +120,10 @@ class HFTokenizer:
         self.name = f"hf:{path}"
         self.normalizer = normalizer
         self._tok = Tokenizer.from_file(str(p))
+
+    def tokens(self, text: str) -> list[str]:
+        """The token strings of ``spans``."""
+        return [t for t, _, _ in self.spans(text)]
 
     def spans(self, text: str) -> list[Span]:
         """Token strings with spans; spans are exact when normalisation keeps the length."""

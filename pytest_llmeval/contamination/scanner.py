@@ -219,7 +219,7 @@ def _longest(index: EvalIndex, c: int, hit: np.ndarray) -> Span | None:
     if not hit.any():
         return None
     n = index.n
-    starts, ends = index.case_starts[c], index.case_ends[c]
+    starts, ends = index.token_bounds(c)
     cover = np.zeros(len(starts) + 1, dtype=np.int64)
     for p in np.flatnonzero(hit).tolist():
         cover[p] += 1
