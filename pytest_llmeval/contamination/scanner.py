@@ -199,18 +199,29 @@ def reduce(index: EvalIndex, shards: Sequence[Shard], results: Sequence[ShardRes
     boiler = np.zeros(index.n_ngrams, dtype=bool)
     for u, c in counts.items():
         (boiler if limit is not None and c > limit else matched)[u] = True
+    # per-case counts in three array operations rather than a few per case
+    sizes = np.array([len(u) for u in index.case_uids], dtype=np.int64)
+    flat = np.concatenate(index.case_uids) if len(sizes) else np.empty(0, np.int64)
+    ends = np.cumsum(sizes)
+    hit_sum = np.concatenate(([0], np.cumsum(matched[flat])))
+    boil_sum = np.concatenate(([0], np.cumsum(boiler[flat])))
+    n_hit = hit_sum[ends] - hit_sum[ends - sizes]
+    n_boil = boil_sum[ends] - boil_sum[ends - sizes]
     reports = []
-    for c, case in enumerate(index.cases):
-        uids = index.case_uids[c]
-        hit = matched[uids]
-        n_boiler = int(boiler[uids].sum())
-        n_matched = int(hit.sum())
-        frac = n_matched / len(uids) if len(uids) else 0.0
+    for c, (case, size, n_matched, n_boiler) in enumerate(zip(
+            index.cases, sizes.tolist(), n_hit.tolist(), n_boil.tolist(), strict=True)):
+        frac = n_matched / size if size else 0.0
         contaminated = n_matched > 0 and frac >= options.min_overlap
+        if n_matched:
+            uids = index.case_uids[c]
+            hit = matched[uids]
+            span = _longest(index, c, hit)
+            srcs = _case_sources(index, uids[hit], sources, paths, options.max_sources)
+        else:
+            span, srcs = None, []
         reports.append(CaseReport(
-            id=case.id, contaminated=contaminated, n_ngrams=len(uids), n_matched=n_matched,
-            fraction=round(frac, 6), longest_span=_longest(index, c, hit),
-            sources=_case_sources(index, uids[hit], sources, paths, options.max_sources),
+            id=case.id, contaminated=contaminated, n_ngrams=size, n_matched=n_matched,
+            fraction=round(frac, 6), longest_span=span, sources=srcs,
             n_boilerplate=n_boiler, origin=case.origin))
     return reports, sum(r.nbytes for r in results), sum(r.n_records for r in results)
 

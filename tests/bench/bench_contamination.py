@@ -214,6 +214,24 @@ def generate_formats(dirname: Path, mb: float, n_eval: int = 2000,
     return out
 
 
+def _vm_hwm_mb() -> float:
+    """Peak RSS of this process since exec (``ru_maxrss`` would include the parent's)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _existing(d: Path) -> dict[str, Path] | None:
+    """The corpora of an earlier ``--keep`` run in ``d``, if all are there."""
+    names = {f"{k}-eval": f"{k}-eval.jsonl" for k in ("ascii", "mixed")}
+    names.update({f"{k}-{fmt}": f"{k}-train.{ext}" for k in ("ascii", "mixed")
+                  for fmt, ext in (("jsonl", "jsonl"), ("text", "txt"), ("parquet", "parquet"))})
+    files = {k: d / v for k, v in names.items()}
+    return files if all(p.exists() for p in files.values()) else None
+
+
 def measure_throughput(train: Path, evals: Path, n: int, python_path: bool) -> dict[str, float]:
     """One process scanning ``train`` (index built first, not timed)."""
     from pytest_llmeval.contamination import (
@@ -237,7 +255,7 @@ def measure_throughput(train: Path, evals: Path, n: int, python_path: bool) -> d
     mb = report.bytes_scanned / 1e6
     return {"mb": mb, "wall_s": report.seconds, "cpu_s": cpu, "mb_per_s": mb / report.seconds,
             "mb_per_cpu_s": mb / cpu, "contaminated": report.n_contaminated,
-            "peak_mb": _peak_mb()[0]}
+            "peak_mb": _vm_hwm_mb()}
 
 
 def measure_phases(evals: Path, n: int, out: Path) -> dict[str, float]:
@@ -270,9 +288,10 @@ def measure_phases(evals: Path, n: int, out: Path) -> dict[str, float]:
             "report_s": t4 - t3}
 
 
-def _cli_run(train: Path, evals: Path, n: int, workers: int | None,
-             out: Path) -> dict[str, float]:
-    """``llmeval contamination`` in a fresh process: wall and CPU seconds, start included."""
+def _cli_run(train: Path, evals: Path, n: int, workers: int | None, out: Path,
+             src: str | None = None) -> dict[str, float]:
+    """``llmeval contamination`` in a fresh process: wall and CPU seconds, start included
+    (``src``: the checkout to import the package from, default this one)."""
     cmd = [sys.executable, "-m", "pytest_llmeval.cli", "contamination", "--train", str(train),
            "--eval", str(evals), "--train-fields", ",".join(FIELDS), "-n", str(n), "-q",
            "--no-progress", "--json", str(out), "--max-contaminated-fraction", "1"]
@@ -280,7 +299,8 @@ def _cli_run(train: Path, evals: Path, n: int, workers: int | None,
         cmd += ["-j", str(workers)]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    res = subprocess.run(cmd, capture_output=True, text=True)
+    env = dict(os.environ, PYTHONPATH=src) if src else None
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if res.returncode != 0:
@@ -291,7 +311,7 @@ def _cli_run(train: Path, evals: Path, n: int, workers: int | None,
 
 def formats_main(args: argparse.Namespace, d: Path) -> None:
     t0 = time.perf_counter()
-    files = generate_formats(d, args.mb)
+    files = _existing(d) or generate_formats(d, args.mb)
     print(f"generated {args.mb:g} MB per corpus and format in {time.perf_counter() - t0:.0f} s "
           f"({os.cpu_count()} CPUs visible); load {os.getloadavg()}", flush=True)
     n, reps = 13, args.reps
@@ -299,25 +319,35 @@ def formats_main(args: argparse.Namespace, d: Path) -> None:
     def best(rows: list[dict[str, float]], key: str) -> dict[str, float]:
         return min(rows, key=lambda r: r[key])
 
+    skip = set(args.skip.split(","))
     print("\n# fixed cost: llmeval contamination on a one-line training file, 2,000 cases "
-          f"(best of {reps})")
-    for kind in ("ascii", "mixed"):
+          f"(best of {reps}; runs of the two checkouts alternate)")
+    here = str(Path(__file__).resolve().parents[2])
+    for kind in ("ascii", "mixed") if "fixed" not in skip else ():
         one = d / f"{kind}-one.jsonl"
         with files[f"{kind}-jsonl"].open(encoding="utf-8") as f:
             one.write_text(f.readline(), encoding="utf-8")
-        runs = [_cli_run(one, files[f"{kind}-eval"], n, 1, d / "r.json") for _ in range(reps)]
+        srcs = [here] + ([str(args.compare_src)] if args.compare_src else [])
+        runs: dict[str, list[dict[str, float]]] = {s: [] for s in srcs}
+        for _ in range(reps):
+            for src in srcs:
+                runs[src].append(_cli_run(one, files[f"{kind}-eval"], n, 1, d / "r.json", src))
         phases = [_sub("phases", str(files[f"{kind}-eval"]), str(n), str(d / "p.json"))
                   for _ in range(reps)]
-        r, p = best(runs, "wall_s"), best(phases, "index_s")
-        print(f"{kind:6s} end to end wall={r['wall_s']:.3f} s cpu={r['cpu_s']:.3f} s | in process: "
-              + " ".join(f"{k}={min(x[k] for x in phases):.3f}" for k in p), flush=True)
+        for src in srcs:
+            r = best(runs[src], "wall_s")
+            label = "this checkout" if src == here else src
+            print(f"{kind:6s} {label:16s} end to end wall={r['wall_s']:.3f} s "
+                  f"cpu={r['cpu_s']:.3f} s", flush=True)
+        print(f"{kind:6s} this checkout, phases in process (best of each): "
+              + " ".join(f"{k}={min(x[k] for x in phases):.3f}" for k in phases[0]), flush=True)
 
     print(f"\n# throughput, one process, scan only (best of {reps})")
     for kind, fmt, py in [("ascii", "jsonl", False), ("ascii", "text", False),
                           ("ascii", "parquet", False), ("mixed", "jsonl", False),
                           ("mixed", "text", False), ("mixed", "parquet", False),
                           ("mixed", "jsonl", True), ("mixed", "text", True),
-                          ("mixed", "parquet", True)]:
+                          ("mixed", "parquet", True)] if "throughput" not in skip else []:
         rows = [_sub("throughput", str(files[f"{kind}-{fmt}"]), str(files[f"{kind}-eval"]),
                      str(n), "python" if py else "fast") for _ in range(reps if not py else 1)]
         r = best(rows, "cpu_s")
@@ -326,7 +356,7 @@ def formats_main(args: argparse.Namespace, d: Path) -> None:
                                          f"{k}={v}" for k, v in r.items()), flush=True)
 
     print(f"\n# llmeval contamination end to end, process start included (best of {reps})")
-    for kind in ("ascii", "mixed"):
+    for kind in ("ascii", "mixed") if "e2e" not in skip else ():
         for fmt in ("jsonl", "text", "parquet"):
             train = files[f"{kind}-{fmt}"]
             size = train.stat().st_size / 1e6
@@ -353,6 +383,9 @@ def main() -> None:
     ap.add_argument("--part", choices=("scale", "formats"), default="scale")
     ap.add_argument("--mb", type=float, default=50.0, help="corpus size for --part formats")
     ap.add_argument("--reps", type=int, default=3, help="repetitions (best kept), formats")
+    ap.add_argument("--compare-src", type=Path, default=None,
+                    help="another checkout whose fixed cost is measured alongside (formats)")
+    ap.add_argument("--skip", default="", help="formats parts to skip: fixed,throughput,e2e")
     ap.add_argument("--measure", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.measure and args.measure[0] == "phases":

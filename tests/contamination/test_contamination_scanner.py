@@ -165,3 +165,14 @@ def test_model_tokenizer_from_local_tokenizer_json(tmp_path: Path) -> None:
                   progress=False)
     assert report.cases[0].contaminated
     assert report.cases[0].longest_span.text == "Red green blue cat dog"
+
+
+def test_cases_without_ngrams_report_zero_beside_contaminated_ones(tmp_path: Path) -> None:
+    leak = "one two three four five six seven"
+    evals = [{"id": "short", "instruction": "too short"}, {"id": "leak", "instruction": leak},
+             {"id": "empty", "instruction": ""}, {"id": "clean", "instruction": leak[::-1]}]
+    path = write_jsonl(tmp_path / "t.jsonl", [{"instruction": "x " + leak, "output": ""}])
+    cases = _scan([path], evals, n=5).cases
+    assert [(c.n_ngrams, c.n_matched, c.contaminated) for c in cases] == [
+        (0, 0, False), (3, 3, True), (0, 0, False), (3, 0, False)]
+    assert cases[1].sources and not cases[3].sources and cases[3].longest_span is None
