@@ -48,6 +48,14 @@ def token_key(token: str) -> int:
     return k + 2 if k < 2 else k
 
 
+def token_keys(tokens: Sequence[str]) -> list[int]:
+    """``token_key`` of many tokens (one import and attribute look-up for all)."""
+    from xxhash import xxh3_64_intdigest
+
+    out = [xxh3_64_intdigest(t.encode("utf-8", "surrogatepass")) for t in tokens]
+    return [k + 2 if k < 2 else k for k in out]
+
+
 def combine(keys: np.ndarray, starts: np.ndarray, m: int) -> np.ndarray:
     """Polynomial key of the m-grams of ``keys`` starting at ``starts`` (uint64, wraps)."""
     acc = keys[starts].copy()
@@ -94,9 +102,8 @@ class EvalIndex:
         self.case_tokens = [tokenizer.tokens(case.text) for case in self.cases]
         self._bounds: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         vocab = self.vocab
-        for t in dict.fromkeys(chain.from_iterable(self.case_tokens)):
-            if t not in vocab:
-                vocab[t] = token_key(t)
+        new = [t for t in dict.fromkeys(chain.from_iterable(self.case_tokens)) if t not in vocab]
+        vocab.update(zip(new, token_keys(new), strict=True))
         lens = [len(t) for t in self.case_tokens]
         self._offsets = np.zeros(len(lens) + 1, dtype=np.int64)
         np.cumsum(lens, out=self._offsets[1:])
@@ -142,7 +149,9 @@ class EvalIndex:
         flat, offsets = self._flat_keys, self._offsets
         starts = offsets[self.first[:, 0]] + self.first[:, 1]
         n_uid = len(starts)
-        allk = np.concatenate([combine(flat, starts + j, self.m) for j in range(self.k)])
+        # the m-gram key at every eval position, once; a probe is one of them
+        mgram = combine(flat, np.arange(max(0, len(flat) - self.m + 1), dtype=np.int64), self.m)
+        allk = np.concatenate([mgram[starts + j] for j in range(self.k)])
         order = _stable_order(allk)
         self.probe_keys = allk[order]
         del allk
