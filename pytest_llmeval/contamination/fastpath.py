@@ -140,8 +140,8 @@ class CharTable:
         contexts = ("{}", "a{}b", "A{}", "{}B", "x {} y")
         texts = [ctx.format(chr(c)) for c in cps for ctx in contexts]
         ref = [self.reference.tokens_chunk([t]) for t in texts]
-        got = self.kernel_tokens(texts)
-        if all(c < 128 for c in cps):
+        got: list[list[str] | None] = list(self.kernel_tokens(texts))
+        if all(c < 128 for c in cps):  # ASCII blocks use the ascii_* kernels: both must agree
             ascii_got = self.kernel_tokens(texts, ascii_only=True)
             got = [g if g == a else None for g, a in zip(got, ascii_got, strict=True)]
         w = len(contexts)
@@ -380,10 +380,10 @@ class ArrowEncoder:
             seen = values if unsafe_ascii[32:].any() else values[values < 32]
             if not unsafe_ascii[seen].any():
                 return None
-        unsafe = np.asarray(self.pc.match_substring_regex(
+        unsafe: np.ndarray = np.asarray(self.pc.match_substring_regex(
             slots, self.table.pattern()).fill_null(False))
         if width > 1:
-            unsafe = unsafe.reshape(-1, width).any(axis=1)
+            unsafe = np.asarray(unsafe.reshape(-1, width).any(axis=1))
         return unsafe if unsafe.any() else None
 
     def _encode_slots(self, slots: Any, width: int, lines: Sequence[int], nbytes: int,
