@@ -7,7 +7,6 @@ input error (message on stderr).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -111,9 +110,7 @@ def run(args: argparse.Namespace) -> int:
                       settings={"fields": args.fields, "eval_files": [str(p) for p in evals]})
         verdict = outcome(report, args.max_contaminated, args.max_contaminated_fraction)
         if args.json:
-            args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(json.dumps(verdict.details, indent=2, ensure_ascii=False),
-                                 encoding="utf-8")
+            report.write_json(args.json, verdict.details)
         if args.write_clean:
             kept = write_clean(evals[0], report, args.write_clean)
             print(f"wrote {kept} clean cases to {args.write_clean}")

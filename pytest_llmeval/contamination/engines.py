@@ -6,7 +6,6 @@ same ``reduce``, so they give identical reports.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import sys
 import time
@@ -77,6 +76,8 @@ def _run_local(index: EvalIndex, shards: Sequence[Shard], options: ScanOptions, 
             results.append(scan_shard(index, shard, options))
             on_done(results[-1])
         return results
+    import multiprocessing  # (only a pool needs it)
+
     methods = multiprocessing.get_all_start_methods()
     if "fork" not in methods:  # pragma: no cover - no fork: each worker gets its own copy
         ctx = multiprocessing.get_context("spawn")

@@ -1,25 +1,39 @@
-"""Token ids of JSONL blocks computed by pyarrow's C++ kernels instead of per-record Python.
+"""Token ids of training blocks computed by pyarrow's C++ kernels instead of per-record Python.
 
 The Python path (``readers.parse_block`` + ``tokens_chunk`` + a dict look-up per token)
-spends most of the scan in ``json.loads``, ``str.split`` and the dict. This path
-parses a block with ``pyarrow.json``, lower-cases and splits with ``ascii_*`` kernels
-and looks tokens up with ``index_in``, producing the very same id array.
+spends most of the scan in ``json.loads``, ``str.lower``, ``str.split`` and the dict.
+This path reads a block with pyarrow (``pyarrow.json`` for JSONL, the raw lines for
+text, record batches for parquet), lower-cases with ``utf8_lower`` (``ascii_lower`` on
+ASCII), splits with ``ascii_split_whitespace`` and looks tokens up with ``index_in``,
+producing the very same id array as the reference tokenizer
+(``WhitespaceTokenizer.tokens_chunk``: ``normalizer(text).split()``).
 
-It is used only where the result is provably the same, and a block that does not
-qualify goes through the Python path:
+Where the kernels can differ from the reference, the reference is used, record by
+record. ``CharTable`` finds those characters at run time by comparing the kernels with
+the reference tokenizer on every candidate code point (every character that Python or
+pyarrow lower-cases, every character ``str.split`` splits on, every ASCII character):
+the dotted capital I (Python lower-cases it to two code points), the capital sigma
+(Python picks the final form from the context), the Unicode whitespace that
+``ascii_split_whitespace`` keeps (U+0085, U+00A0, U+2000-U+200A, U+3000, ...), NUL
+(the record separator), and letters whose lower case differs between Python's and
+pyarrow's Unicode versions. A record whose chosen text holds one of them (found with
+one RE2 character-class match per block) is tokenised by the reference; every other
+record's tokens are a concatenation of per-character mappings that agree, so they are
+the same.
 
-* the whitespace tokenizer without punctuation stripping (NFKC is the identity on
-  ASCII), JSONL input and explicit ``train_fields`` (with "every string" the order of
-  strings depends on each record's key order);
-* a block of ASCII bytes with no control byte but newline and no ``\\u`` escape, so
-  every string is ASCII without NUL or ``\\x1c-\\x1f``: there ``str.lower``/``str.split``
-  and ``ascii_lower``/``ascii_split_whitespace`` agree (the tests check every character);
-* every line empty or starting with ``{``, and no ``}`` followed by the start of a
-  second value, so each line is one object (pyarrow would accept several per line, and
-  crashes on a line that is a bare ``null``);
-* pyarrow parses it with string (or null) values for every chosen field; anything it
-  rejects (numbers, lists, duplicate keys, bad JSON) is left to the Python path, which
-  reads nested values and raises the usual error on bad JSON.
+Which inputs qualify:
+
+* the whitespace tokenizer without punctuation stripping (with NFKC only ASCII text
+  qualifies, where NFKC is the identity);
+* JSONL with explicit ``train_fields`` (with "every string" the order of strings
+  depends on each record's key order), text, and parquet whose chosen columns are
+  strings;
+* JSONL: every line empty or starting with ``{``, no raw control byte but newline, no
+  ``}`` followed by the start of a second value, and pyarrow parses it with string (or
+  null) values for every chosen field; anything it rejects (numbers, lists, duplicate
+  keys, lone surrogate escapes, bad JSON) is left to the Python path, which reads nested
+  values and raises the usual error on bad JSON;
+* the chosen text of a block is valid UTF-8 (the Python path replaces invalid bytes).
 
 Token strings and record texts are only built for the records that ``_verify`` looks
 at, which are few.
@@ -30,24 +44,29 @@ from __future__ import annotations
 import io
 import re
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any, overload
 
 import numpy as np
 
 from pytest_llmeval.contamination.index import SENTINEL, EvalIndex
-from pytest_llmeval.contamination.normalize import WhitespaceTokenizer
-from pytest_llmeval.contamination.readers import Shard
+from pytest_llmeval.contamination.normalize import Normalizer, WhitespaceTokenizer
+from pytest_llmeval.contamination.readers import Shard, parquet_columns, parquet_file
 
 # "}" then the start of a value other than ",", "}" or "]": a possible second value on a
 # line (or text inside a string, which only costs a fallback).
 _SECOND_VALUE = re.compile(rb"}[ ]*[^ ,}\]\n]")
 _OPEN_BRACE = ord("{")
 _NEWLINE = ord("\n")
+# Rows per parquet record batch: a few MB of text, so memory stays flat.
+PARQUET_BATCH_ROWS = 4096
+_CHUNK = 4096  # code points lower-cased at once while looking for candidates
 
 _VOCABS: weakref.WeakKeyDictionary[EvalIndex, tuple[Any, np.ndarray]] = \
     weakref.WeakKeyDictionary()
+_TABLES: dict[tuple[bool, bool], CharTable] = {}
 
 
 @dataclass(frozen=True)
@@ -67,47 +86,185 @@ class EncodedBlock:
     n_lines: int
 
 
-def _pyarrow() -> tuple[Any, Any, Any] | None:
-    """``(pyarrow, pyarrow.compute, pyarrow.json)``, or None when the extra is not installed."""
+def _pyarrow(fmt: str = "jsonl") -> tuple[Any, Any, Any] | None:
+    """``(pyarrow, pyarrow.compute, pyarrow.json or None)``, or None when the extra is not
+    installed; ``pyarrow.json`` is imported for JSONL only."""
     try:
         import pyarrow as pa
         import pyarrow.compute as pc
+
+        if fmt != "jsonl":
+            return pa, pc, None
         import pyarrow.json as pj
     except ImportError:
         return None
     return pa, pc, pj
 
 
+def _all_code_points() -> np.ndarray:
+    return np.concatenate([np.arange(0, 0xD800, dtype=np.uint32),
+                           np.arange(0xE000, 0x110000, dtype=np.uint32)])
+
+
+def _utf32(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+
+
+class CharTable:
+    """The code points where the kernels may tokenise differently from the reference.
+
+    Built once per process and normaliser (about 0.1 s, and only when a block holds
+    text the ASCII checks do not clear): candidates are found with whole-range
+    comparisons, then each candidate is tokenised in several contexts by both sides.
+    """
+
+    def __init__(self, normalizer: Normalizer, pa: Any, pc: Any) -> None:
+        self.pa, self.pc = pa, pc
+        self.lowercase = normalizer.lowercase
+        self.nfkc = normalizer.nfkc
+        self.reference = WhitespaceTokenizer(Normalizer(lowercase=normalizer.lowercase))
+        self.ascii_unsafe = np.zeros(128, dtype=bool)
+        self.ascii_unsafe[self.classify(list(range(128)))] = True
+        self._pattern: str | None = None
+
+    def kernel_tokens(self, texts: list[str], ascii_only: bool = False) -> list[list[str]]:
+        """The kernels' tokens of each text (empty strings dropped, as ``str.split``)."""
+        arr = self.pa.array(texts, self.pa.string())
+        if self.lowercase:
+            arr = self.pc.ascii_lower(arr) if ascii_only else self.pc.utf8_lower(arr)
+        return [[t for t in toks if t]
+                for toks in self.pc.ascii_split_whitespace(arr).to_pylist()]
+
+    def classify(self, cps: list[int]) -> list[int]:
+        """The code points among ``cps`` that some context tokenises differently."""
+        contexts = ("{}", "a{}b", "A{}", "{}B", "x {} y")
+        texts = [ctx.format(chr(c)) for c in cps for ctx in contexts]
+        ref = [self.reference.tokens_chunk([t]) for t in texts]
+        got: list[list[str] | None] = list(self.kernel_tokens(texts))
+        if all(c < 128 for c in cps):  # ASCII blocks use the ascii_* kernels: both must agree
+            ascii_got = self.kernel_tokens(texts, ascii_only=True)
+            got = [g if g == a else None for g, a in zip(got, ascii_got, strict=True)]
+        w = len(contexts)
+        return [c for i, c in enumerate(cps) if ref[i * w:(i + 1) * w] != got[i * w:(i + 1) * w]]
+
+    def _candidates(self) -> list[int]:
+        """Every code point that either side lower-cases, or that ``str.split`` splits on."""
+        cps = _all_code_points()
+        text = cps.tobytes().decode("utf-32-le")
+        found: set[int] = set(range(128))
+        found.update(ord(m.group()) for m in re.finditer(r"\s", text))
+        if self.lowercase:
+            for i in range(0, len(text), _CHUNK):
+                piece = text[i:i + _CHUNK]
+                low = piece.lower()
+                if len(low) == len(piece):
+                    found.update(cps[i + np.flatnonzero(_utf32(low) != cps[i:i + _CHUNK])].tolist())
+                else:  # a code point that lower-cases to several: compare one by one
+                    found.update(ord(c) for c in piece if c.lower() != c)
+            low = self.pc.utf8_lower(self.pa.array([text])).to_pylist()[0]
+            theirs = _utf32(low)
+            if len(theirs) == len(cps):
+                found.update(cps[np.flatnonzero(theirs != cps)].tolist())
+            else:  # pragma: no cover - pyarrow lower-cases code point by code point
+                found.update(ord(c) for c, d in zip(text, low, strict=False) if c != d)
+        return sorted(found)
+
+    def pattern(self) -> str:
+        """An RE2 character class matching every unsafe code point."""
+        if self._pattern is None:
+            unsafe = [i for i in range(128) if self.ascii_unsafe[i]]
+            if self.nfkc:  # NFKC is the identity on ASCII only
+                ranges = [(c, c) for c in unsafe] + [(0x80, 0x10FFFF)]
+            else:
+                unsafe = sorted(set(unsafe) | set(self.classify(
+                    [c for c in self._candidates() if c >= 128])))
+                ranges = []
+                for c in unsafe:
+                    if ranges and ranges[-1][1] == c - 1:
+                        ranges[-1] = (ranges[-1][0], c)
+                    else:
+                        ranges.append((c, c))
+            self._pattern = "[" + "".join(
+                f"\\x{{{a:x}}}" if a == b else f"\\x{{{a:x}}}-\\x{{{b:x}}}"
+                for a, b in ranges) + "]"
+        return self._pattern
+
+
+def char_table(normalizer: Normalizer, pa: Any, pc: Any) -> CharTable:
+    """The (cached) CharTable for ``normalizer``."""
+    key = (normalizer.lowercase, normalizer.nfkc)
+    table = _TABLES.get(key)
+    if table is None:
+        table = _TABLES[key] = CharTable(normalizer, pa, pc)
+    return table
+
+
 def _vocab(index: EvalIndex, pa: Any) -> tuple[Any, np.ndarray]:
-    """The ASCII vocab entries (a qualifying block has no other tokens) as an arrow array,
-    and their keys followed by 0 for "not found"; cached per index."""
+    """The vocab entries as an arrow array (tokens that are not valid UTF-8 cannot occur in
+    arrow text and are left out) and their keys followed by 0 for "not found"; cached."""
     cached = _VOCABS.get(index)
     if cached is None:
-        items = [(t, k) for t, k in index.vocab.items() if t.isascii()]
+        items = [(t, k) for t, k in index.vocab.items() if t != SENTINEL]
+        try:
+            strings = pa.array([t for t, _ in items], pa.string())
+        except (UnicodeEncodeError, pa.ArrowException):
+            items = [(t, k) for t, k in items if _encodable(t)]
+            strings = pa.array([t for t, _ in items], pa.string())
         keys = np.array([k for _, k in items] + [0], dtype=np.uint64)
-        cached = (pa.array([t for t, _ in items], pa.string()), keys)
+        cached = (strings, keys)
         _VOCABS[index] = cached
     return cached
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _offsets(arr: Any) -> np.ndarray:
+    """The value offsets of a string array (``len + 1`` of them)."""
+    dtype = np.int64 if arr.type == "large_string" else np.int32
+    off = np.frombuffer(arr.buffers()[1], dtype=dtype)
+    return off[arr.offset:arr.offset + len(arr) + 1]
+
+
+def _values(arr: Any, off: np.ndarray) -> np.ndarray:
+    buf = arr.buffers()[2]
+    if buf is None:
+        return np.empty(0, dtype=np.uint8)
+    return np.frombuffer(buf, dtype=np.uint8)[int(off[0]):int(off[-1])]
+
+
 class ArrowEncoder:
-    """Encodes qualifying raw JSONL blocks of one shard; ``encode`` returns None otherwise."""
+    """Encodes qualifying blocks of one shard; ``encode`` returns None for the others."""
 
-    def __init__(self, index: EvalIndex, fields: Sequence[str], mods: tuple[Any, Any, Any]):
+    def __init__(self, index: EvalIndex, shard: Shard, fields: Sequence[str] | None,
+                 mods: tuple[Any, Any, Any]):
         self.pa, self.pc, self.pj = mods
-        unique = list(dict.fromkeys(fields))
-        self.columns = [unique.index(f) for f in fields]  # a field may be chosen twice
-        self.parse_options = self.pj.ParseOptions(
-            explicit_schema=self.pa.schema([(f, self.pa.string()) for f in unique]),
-            unexpected_field_behavior="ignore")
-        self.lowercase = index.tokenizer.normalizer.lowercase
+        self.index = index
+        self.shard = shard
+        self.fields = list(fields) if fields else None
+        tok = index.tokenizer
+        assert isinstance(tok, WhitespaceTokenizer)
+        self.tokenizer = tok
+        self.lowercase = tok.normalizer.lowercase
+        self.table = char_table(tok.normalizer, self.pa, self.pc)
         self.vocab, self.keys = _vocab(index, self.pa)
+        if shard.fmt == "jsonl":
+            assert fields
+            unique = list(dict.fromkeys(fields))
+            self.columns = [unique.index(f) for f in fields]  # a field may be chosen twice
+            self.parse_options = self.pj.ParseOptions(
+                explicit_schema=self.pa.schema([(f, self.pa.string()) for f in unique]),
+                unexpected_field_behavior="ignore")
 
-    def _records(self, data: bytes) -> tuple[np.ndarray, int] | None:
-        """0-based lines of the records of a qualifying block, and its number of lines."""
-        # (one-byte search first: memchr is much faster than a two-byte search)
-        if not data.isascii() or (b"\\" in data and b"\\u" in data):
-            return None
+    # -- readers --------------------------------------------------------------------------
+
+    def _jsonl_records(self, data: bytes) -> tuple[np.ndarray, int] | None:
+        """0-based lines of the records of a qualifying JSONL block, and its number of lines."""
         raw = np.frombuffer(data, dtype=np.uint8)
         newlines = np.flatnonzero(raw == _NEWLINE)
         if np.count_nonzero(raw < 32) != len(newlines) or _SECOND_VALUE.search(data):
@@ -122,14 +279,17 @@ class ArrowEncoder:
         return np.flatnonzero(record), len(starts)
 
     def encode(self, data: bytes, line: int) -> EncodedBlock | None:
-        """The block whose first line is ``line``, or None when it does not qualify."""
-        found = self._records(data)
+        """The JSONL or text block whose first line is ``line``, or None if it does not
+        qualify."""
+        if self.shard.fmt == "text":
+            return self._encode_text(data, line)
+        found = self._jsonl_records(data)
         if found is None:
             return None
         lines, n_lines = found
         if not len(lines):
             return EncodedBlock([], [], [], np.empty(0, dtype=np.uint64), len(data), n_lines)
-        pa, pc = self.pa, self.pc
+        pa = self.pa
         try:
             table = self.pj.read_json(
                 io.BytesIO(data), parse_options=self.parse_options,
@@ -139,39 +299,161 @@ class ArrowEncoder:
         if table.num_rows != len(lines):  # one object per line is checked above; stay safe
             return None
         cols = [table.column(i).combine_chunks() for i in range(table.num_columns)]
-        n_rec, width = len(lines), len(self.columns)
-        # One string (or null) per (record, field), record-major: record r owns slots
-        # [r * width, (r + 1) * width), in the order of the chosen fields.
-        if width == 1:
-            slots = cols[self.columns[0]]
+        slots = self._record_major([cols[c] for c in self.columns], len(lines))
+        ascii_raw = data.isascii() and b"\\u" not in data
+        return self._encode_slots(slots, len(self.columns), (lines + line).tolist(),
+                                  len(data), n_lines, ascii_raw)
+
+    def _record_major(self, cols: list[Any], n_rec: int) -> Any:
+        """One string (or null) per (record, field): record r owns ``[r*w, (r+1)*w)``."""
+        if len(cols) == 1:
+            return cols[0]
+        order = (np.arange(n_rec, dtype=np.int64)[:, None] +
+                 np.arange(len(cols), dtype=np.int64)[None, :] * n_rec).reshape(-1)
+        return self.pa.concat_arrays(cols).take(self.pa.array(order))
+
+    def _encode_text(self, data: bytes, line: int) -> EncodedBlock | None:
+        """Every line a record; each record's string keeps its newline (whitespace)."""
+        if not data:
+            return EncodedBlock([], [], [], np.empty(0, dtype=np.uint64), 0, 0)
+        raw = np.frombuffer(data, dtype=np.uint8)
+        ends = np.flatnonzero(raw == _NEWLINE) + 1
+        if not data.endswith(b"\n"):
+            ends = np.append(ends, len(data))
+        if ends[-1] >= 1 << 31:  # pragma: no cover - blocks are about 1 MB
+            return None
+        offsets = np.concatenate(([0], ends)).astype(np.int32)
+        slots = self.pa.StringArray.from_buffers(len(ends), self.pa.py_buffer(offsets),
+                                                 self.pa.py_buffer(data))
+        n = len(ends)
+        return self._encode_slots(slots, 1, range(line, line + n), len(data), n,
+                                  data.isascii(), strip_newline=True)
+
+    def parquet_blocks(self) -> Iterator[EncodedBlock] | None:
+        """The shard's row group in record batches, or None when a chosen column is not text."""
+        pa = self.pa
+        pf = parquet_file(self.shard.path)
+        cols = parquet_columns(pf, self.fields, self.shard.path)
+        types = [pf.schema_arrow.field(c).type for c in cols]
+        if not cols or not all(pa.types.is_string(t) or pa.types.is_large_string(t)
+                               for t in types):
+            return None
+        return self._parquet_batches(pf, cols)
+
+    def _parquet_batches(self, pf: Any, cols: list[str]) -> Iterator[EncodedBlock]:
+        pa, shard = self.pa, self.shard
+        total = pf.metadata.row_group(shard.start).num_rows
+        done, counted = 0, 0
+        batches = pf.iter_batches(batch_size=PARQUET_BATCH_ROWS, row_groups=[shard.start],
+                                  columns=cols, use_threads=False)
+        for batch in batches:
+            n = batch.num_rows
+            arrays = [a.cast(pa.string()) if a.type != pa.string() else a
+                      for a in batch.columns]
+            slots = self._record_major(arrays, n)
+            done += n
+            # the row group's size, shared out by rows so that the total stays exact
+            nbytes = shard.size * done // max(total, 1) - counted
+            counted += nbytes
+            rows = range(done - n, done)
+            enc = self._encode_slots(slots, len(arrays), rows, nbytes, n, False)
+            if enc is None:  # not UTF-8: decode as the Python path does (and fail alike)
+                texts = [" ".join(v for v in row if v is not None)
+                         for row in zip(*(a.to_pylist() for a in arrays), strict=True)]
+                enc = self._python_block(rows, texts, nbytes, n)
+            yield enc
+
+    # -- encoding -------------------------------------------------------------------------
+
+    def _python_block(self, lines: Sequence[int], texts: list[str], nbytes: int,
+                      n_lines: int) -> EncodedBlock:
+        toks = self.tokenizer.tokens_chunk(texts) if texts else []
+        vocab = self.index.vocab
+        ids = np.fromiter(map(vocab.get, toks, repeat(0)), dtype=np.uint64, count=len(toks))
+        return EncodedBlock(lines, texts, toks, ids, nbytes, n_lines)
+
+    def _unsafe_records(self, slots: Any, values: np.ndarray, width: int,
+                        ascii_only: bool) -> np.ndarray | None:
+        """Records whose text the reference must tokenise (None: none of them)."""
+        if ascii_only:
+            unsafe_ascii = self.table.ascii_unsafe
+            seen = values if unsafe_ascii[32:].any() else values[values < 32]
+            if not unsafe_ascii[seen].any():
+                return None
+        unsafe: np.ndarray = np.asarray(self.pc.match_substring_regex(
+            slots, self.table.pattern()).fill_null(False))
+        if width > 1:
+            unsafe = np.asarray(unsafe.reshape(-1, width).any(axis=1))
+        return unsafe if unsafe.any() else None
+
+    def _encode_slots(self, slots: Any, width: int, lines: Sequence[int], nbytes: int,
+                      n_lines: int, ascii_hint: bool,
+                      strip_newline: bool = False) -> EncodedBlock | None:
+        """Token ids of records given as ``width`` record-major string slots each."""
+        pa, pc = self.pa, self.pc
+        n_rec = len(slots) // width
+        texts = _Texts(slots, width, strip_newline)
+        if not n_rec:
+            return EncodedBlock(lines, texts, [], np.empty(0, dtype=np.uint64), nbytes, n_lines)
+        try:
+            slots.validate(full=True)
+        except pa.ArrowInvalid:  # not UTF-8: the Python path decodes with replacement
+            return None
+        off = _offsets(slots)
+        values = _values(slots, off)
+        ascii_only = bool(ascii_hint or not values.size or int(values.max()) < 128)
+        unsafe = self._unsafe_records(slots, values, width, ascii_only)
+        if unsafe is not None:
+            slots = pc.if_else(pa.array(np.repeat(unsafe, width)),
+                               pa.scalar(None, pa.string()), slots)
+        if self.lowercase:
+            text = pc.ascii_lower(slots) if ascii_only else pc.utf8_lower(slots)
         else:
-            order = (np.arange(n_rec, dtype=np.int64)[:, None] +
-                     np.array(self.columns, dtype=np.int64)[None, :] * n_rec).reshape(-1)
-            slots = pa.concat_arrays(cols).take(pa.array(order))
-        text = pc.ascii_lower(slots) if self.lowercase else slots
+            text = slots
         split = pc.ascii_split_whitespace(text)
         flat = pc.list_flatten(split)
-        # ascii_split_whitespace keeps "" at the ends of a string; str.split() does not.
         slot_off = np.zeros(len(slots) + 1, dtype=np.int64)
         np.cumsum(pc.fill_null(pc.list_value_length(split), 0).to_numpy(), out=slot_off[1:])
+        # ascii_split_whitespace gives "" at the ends of a string; str.split() does not.
         empty = np.flatnonzero(pc.binary_length(flat).to_numpy() == 0)
-        rec_off = slot_off[::width] - np.searchsorted(empty, slot_off[::width])
+        flat_off = slot_off[::width]
+        kernel_off = flat_off - np.searchsorted(empty, flat_off)  # non-empty tokens
         found_at = pc.fill_null(pc.index_in(flat, value_set=self.vocab), len(self.vocab))
         tok_ids = np.delete(self.keys[found_at.to_numpy()], empty)
+        override: dict[int, list[str]] = {}
+        if unsafe is not None:
+            counts = np.diff(kernel_off)
+            vocab = self.index.vocab
+            py_ids: dict[int, np.ndarray] = {}
+            for r in np.flatnonzero(unsafe).tolist():
+                toks = self.tokenizer.tokens_chunk([texts[r]])
+                override[r] = toks
+                py_ids[r] = np.fromiter(map(vocab.get, toks, repeat(0)), dtype=np.uint64,
+                                        count=len(toks))
+                counts[r] = len(toks)
+            rec_off = np.zeros(n_rec + 1, dtype=np.int64)
+            np.cumsum(counts, out=rec_off[1:])
+            merged = np.empty(int(rec_off[-1]), dtype=np.uint64)
+            shift = np.repeat(rec_off[:-1] - kernel_off[:-1], np.diff(kernel_off))
+            merged[np.arange(len(tok_ids)) + shift] = tok_ids
+            for r, ids_r in py_ids.items():
+                merged[rec_off[r]:rec_off[r] + len(ids_r)] = ids_r
+            tok_ids = merged
+        else:
+            rec_off = kernel_off
         ids = np.ones(len(tok_ids) + n_rec - 1, dtype=np.uint64)
         is_tok = np.ones(len(ids), dtype=bool)
         is_tok[rec_off[1:-1] + np.arange(n_rec - 1)] = False
         ids[is_tok] = tok_ids
-        return EncodedBlock((lines + line).tolist(), _Texts(slots, width),
-                            _Tokens(flat, slot_off[::width], rec_off, len(ids)),
-                            ids, len(data), n_lines)
+        return EncodedBlock(lines, texts, _Tokens(flat, flat_off, rec_off, len(ids), override),
+                            ids, nbytes, n_lines)
 
 
 class _Texts(Sequence[str]):
     """Record texts built on demand: the non-null field strings joined by a space."""
 
-    def __init__(self, slots: Any, width: int) -> None:
-        self.slots, self.width = slots, width
+    def __init__(self, slots: Any, width: int, strip_newline: bool = False) -> None:
+        self.slots, self.width, self.strip_newline = slots, width, strip_newline
 
     def __len__(self) -> int:
         return len(self.slots) // self.width
@@ -187,19 +469,26 @@ class _Texts(Sequence[str]):
             raise IndexError(r)
         r %= len(self)
         w = self.width
-        return " ".join(v for v in self.slots[r * w:(r + 1) * w].to_pylist() if v is not None)
+        text = " ".join(v for v in self.slots[r * w:(r + 1) * w].to_pylist() if v is not None)
+        if self.strip_newline and text.endswith("\n"):
+            text = text[:-1]
+        return text
 
 
 class _Tokens(Sequence[str]):
     """The chunk's token strings (records separated by the sentinel) built per record."""
 
-    def __init__(self, flat: Any, flat_off: np.ndarray, rec_off: np.ndarray, total: int):
+    def __init__(self, flat: Any, flat_off: np.ndarray, rec_off: np.ndarray, total: int,
+                 override: dict[int, list[str]]):
         self.flat, self.flat_off, self.total = flat, flat_off, total
         self.starts = rec_off[:-1] + np.arange(len(rec_off) - 1)  # chunk position of each
-        self._cache: dict[int, list[str]] = {}
+        self._cache: dict[int, list[str]] = dict(override)
 
     def __len__(self) -> int:
         return self.total
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._span(0, self.total) if self.total else [])
 
     def _record(self, r: int) -> list[str]:
         toks = self._cache.get(r)
@@ -226,14 +515,21 @@ class _Tokens(Sequence[str]):
 
     def _span(self, a: int, b: int) -> list[str]:
         """Tokens ``[a, b)`` of the chunk, ``0 <= a < b <= len(self)``."""
-        r0 = r = int(np.searchsorted(self.starts, a, "right")) - 1
+        r0 = int(np.searchsorted(self.starts, a, "right")) - 1
+        r1 = int(np.searchsorted(self.starts, b, "left"))  # records r0 .. r1 - 1
+        if r1 - r0 > 8:  # many records: one conversion of their tokens
+            lo, hi = int(self.flat_off[r0]), int(self.flat_off[r1])
+            strings = self.flat[lo:hi].to_pylist()
+            for r in range(r0, r1):
+                if r not in self._cache:
+                    a_r, b_r = int(self.flat_off[r]) - lo, int(self.flat_off[r + 1]) - lo
+                    self._cache[r] = [t for t in strings[a_r:b_r] if t]
         out: list[str] = []
         last = len(self.starts) - 1
-        while r <= last and self.starts[r] < b:
+        for r in range(r0, r1):
             out.extend(self._record(r))
             if r < last:
                 out.append(SENTINEL)
-            r += 1
         base = int(self.starts[r0])
         return out[a - base:b - base]
 
@@ -242,8 +538,10 @@ def arrow_encoder(index: EvalIndex, shard: Shard,
                   fields: Sequence[str] | None) -> ArrowEncoder | None:
     """An encoder for ``shard`` when the fast path applies to it, else None."""
     tok = index.tokenizer
-    if (shard.fmt != "jsonl" or not fields or not isinstance(tok, WhitespaceTokenizer)
-            or tok.normalizer.strip_punctuation):
+    if not isinstance(tok, WhitespaceTokenizer) or tok.normalizer.strip_punctuation:
         return None
-    mods = _pyarrow()
-    return None if mods is None else ArrowEncoder(index, fields, mods)
+    if shard.fmt == "jsonl" and not fields:
+        return None
+    mods = _pyarrow(shard.fmt)
+    return None if mods is None else ArrowEncoder(index, shard, fields, mods)
+

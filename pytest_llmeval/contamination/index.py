@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 
@@ -47,6 +48,14 @@ def token_key(token: str) -> int:
     return k + 2 if k < 2 else k
 
 
+def token_keys(tokens: Sequence[str]) -> list[int]:
+    """``token_key`` of many tokens (one import and attribute look-up for all)."""
+    from xxhash import xxh3_64_intdigest
+
+    out = [xxh3_64_intdigest(t.encode("utf-8", "surrogatepass")) for t in tokens]
+    return [k + 2 if k < 2 else k for k in out]
+
+
 def combine(keys: np.ndarray, starts: np.ndarray, m: int) -> np.ndarray:
     """Polynomial key of the m-grams of ``keys`` starting at ``starts`` (uint64, wraps)."""
     acc = keys[starts].copy()
@@ -54,6 +63,24 @@ def combine(keys: np.ndarray, starts: np.ndarray, m: int) -> np.ndarray:
         acc *= _P
         acc += keys[starts + i]
     return acc
+
+
+def _stable_order(keys: np.ndarray) -> np.ndarray:
+    """``np.argsort(keys, kind="stable")``, computed by an in-place sort of unique values.
+
+    Each key's low bits are replaced by its position, so that equal keys sort by
+    position; two different keys that agree above those bits (rare) would come out of
+    order, which is checked, and then the stable sort is used.
+    """
+    n = len(keys)
+    bits = np.uint64(max(1, n.bit_length()))
+    packed = ((keys >> bits) << bits) | np.arange(n, dtype=np.uint64)
+    packed.sort()
+    order = (packed & np.uint64((1 << int(bits)) - 1)).astype(np.int64)
+    ranked = keys[order]
+    if n > 1 and bool(np.any(ranked[1:] < ranked[:-1])):
+        return np.argsort(keys, kind="stable")
+    return order
 
 
 class EvalIndex:
@@ -72,68 +99,60 @@ class EvalIndex:
         self.tokenizer = tokenizer
         self.cases = list(cases)
         self.vocab: dict[str, int] = {SENTINEL: SENTINEL_KEY}
-        self.case_tokens: list[list[str]] = []
-        self.case_starts: list[np.ndarray] = []
-        self.case_ends: list[np.ndarray] = []
+        self.case_tokens = [tokenizer.tokens(case.text) for case in self.cases]
+        self._bounds: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         vocab = self.vocab
-        for case in self.cases:
-            spans = tokenizer.spans(case.text)
-            toks = [t for t, _, _ in spans]
-            for t in toks:
-                if t not in vocab:
-                    vocab[t] = token_key(t)
-            self.case_tokens.append(toks)
-            self.case_starts.append(np.array([s for _, s, _ in spans], dtype=np.int64))
-            self.case_ends.append(np.array([e for _, _, e in spans], dtype=np.int64))
+        new = [t for t in dict.fromkeys(chain.from_iterable(self.case_tokens)) if t not in vocab]
+        vocab.update(zip(new, token_keys(new), strict=True))
+        lens = [len(t) for t in self.case_tokens]
+        self._offsets = np.zeros(len(lens) + 1, dtype=np.int64)
+        np.cumsum(lens, out=self._offsets[1:])
+        self._flat_keys = np.fromiter(map(vocab.__getitem__, chain.from_iterable(self.case_tokens)),
+                                      dtype=np.uint64, count=int(self._offsets[-1]))
         self._assign_uids()
         self._build_probes()
-
-    def _case_keys(self) -> tuple[np.ndarray, np.ndarray]:
-        """All eval token keys in one array, and each case's offset into it."""
-        lens = [len(t) for t in self.case_tokens]
-        offsets = np.zeros(len(lens) + 1, dtype=np.int64)
-        np.cumsum(lens, out=offsets[1:])
-        flat = np.fromiter((self.vocab[t] for toks in self.case_tokens for t in toks),
-                           dtype=np.uint64, count=int(offsets[-1]))
-        return flat, offsets
+        del self._flat_keys, self._offsets
 
     def _assign_uids(self) -> None:
         """Number the distinct eval n-grams (by full key, then confirmed token by token)."""
         n = self.n
-        flat, offsets = self._case_keys()
+        flat, offsets = self._flat_keys, self._offsets
         counts = np.maximum(0, np.diff(offsets) - n + 1)
-        starts = np.concatenate([np.arange(o, o + c, dtype=np.int64)
-                                 for o, c in zip(offsets[:-1].tolist(), counts.tolist(),
-                                                 strict=True)] or [np.empty(0, np.int64)])
+        total = int(counts.sum())
         case_of = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
-        pos = starts - offsets[case_of]
+        before = np.cumsum(counts) - counts  # n-grams of the cases before each case
+        pos = np.arange(total, dtype=np.int64) - before[case_of]
+        starts = offsets[case_of] + pos
         keys = combine(flat, starts, n)
         _, first_idx, inverse = np.unique(keys, return_index=True, return_inverse=True)
         uids = inverse.astype(np.int64).reshape(-1)
-        first = [(int(case_of[i]), int(pos[i])) for i in first_idx.tolist()]
+        first = np.stack([case_of[first_idx], pos[first_idx]], axis=1)
         # A 64-bit key shared by two different n-grams would merge them: split such rare
         # collisions off so that every uid names exactly one token sequence.
         reps: dict[tuple[str, ...], int] = {}
+        extra: list[tuple[int, int]] = []
         toks = self.case_tokens
         for i in np.flatnonzero(first_idx[uids] != np.arange(len(uids))).tolist():
             u = int(uids[i])
             c, p = int(case_of[i]), int(pos[i])
-            fc, fp = first[u]
+            fc, fp = (int(x) for x in (first[u] if u < len(first) else extra[u - len(first)]))
             if toks[c][p:p + n] != toks[fc][fp:fp + n]:
                 g = tuple(toks[c][p:p + n])
                 if g not in reps:
-                    reps[g] = len(first)
-                    first.append((c, p))
+                    reps[g] = len(first) + len(extra)
+                    extra.append((c, p))
                 uids[i] = reps[g]
-        self.first = np.array(first, dtype=np.int64).reshape(-1, 2)
+        self.first = np.concatenate([first, np.array(extra, dtype=np.int64).reshape(-1, 2)])
         self.case_uids = np.split(uids, np.cumsum(counts)[:-1].tolist()) if len(counts) else []
 
     def _build_probes(self) -> None:
-        flat, offsets = self._case_keys()
+        flat, offsets = self._flat_keys, self._offsets
         starts = offsets[self.first[:, 0]] + self.first[:, 1]
         n_uid = len(starts)
-        allk = np.concatenate([combine(flat, starts + j, self.m) for j in range(self.k)])
-        order = np.argsort(allk, kind="stable")
+        # the m-gram key at every eval position, once; a probe is one of them
+        mgram = combine(flat, np.arange(max(0, len(flat) - self.m + 1), dtype=np.int64), self.m)
+        allk = np.concatenate([mgram[starts + j] for j in range(self.k)])
+        order = _stable_order(allk)
         self.probe_keys = allk[order]
         del allk
         self.probe_uid = np.tile(np.arange(n_uid, dtype=np.int32), self.k)[order]
@@ -143,6 +162,17 @@ class EvalIndex:
         bits = min(_BITMAP_MAX_BITS, max(16, int(len(self.probe_keys) * 16).bit_length()))
         self.bitmap = np.zeros(1 << bits, dtype=bool)
         self.bitmap[(self.probe_keys & np.uint64((1 << bits) - 1)).astype(np.int64)] = True
+
+    def token_bounds(self, c: int) -> tuple[np.ndarray, np.ndarray]:
+        """``[start, end)`` of each token of case ``c`` in its text (computed when a report
+        needs them: only contaminated cases are shown with their spans)."""
+        bounds = self._bounds.get(c)
+        if bounds is None:
+            spans = self.tokenizer.spans(self.cases[c].text)
+            bounds = (np.array([s for _, s, _ in spans], dtype=np.int64),
+                      np.array([e for _, _, e in spans], dtype=np.int64))
+            self._bounds[c] = bounds
+        return bounds
 
     @property
     def n_ngrams(self) -> int:

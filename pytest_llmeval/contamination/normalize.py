@@ -19,6 +19,9 @@ from pytest_llmeval.errors import ConfigError, MissingDependency
 # Everything that is neither a word character nor whitespace; NUL is kept because the
 # scanner uses it as the record separator inside a chunk.
 _PUNCT = re.compile(r"[^\w\s\x00]|_")
+# A maximal run of characters that ``str.split`` does not split on (``\s`` in a str
+# pattern is exactly ``str.isspace``).
+_RAW_TOKEN = re.compile(r"\S+")
 
 Span = tuple[str, int, int]
 
@@ -59,14 +62,34 @@ class WhitespaceTokenizer:
     def __init__(self, normalizer: Normalizer) -> None:
         self.normalizer = normalizer
 
+    def _simple(self) -> bool:
+        # Lower-casing maps no character to whitespace or to nothing, and its only
+        # context rule (final sigma) stops at whitespace, so lower-casing a whole text
+        # gives each raw token's lower case, in order, in one pass in C.
+        return not (self.normalizer.nfkc or self.normalizer.strip_punctuation)
+
+    def tokens(self, text: str) -> list[str]:
+        """The tokens ``spans`` gives, without their places (what the eval index needs)."""
+        if self._simple():
+            clean = text.replace("\x00", " ")
+            return clean.lower().split() if self.normalizer.lowercase else clean.split()
+        return [t for t, _, _ in self.spans(text)]
+
     def spans(self, text: str) -> list[Span]:
         """Normalised tokens of ``text`` with their ``[start, end)`` in the original text."""
+        norm = self.normalizer
+        clean = text.replace("\x00", " ")
+        if self._simple():
+            toks = clean.lower().split() if norm.lowercase else clean.split()
+            bounds = [m.span() for m in _RAW_TOKEN.finditer(clean)]
+            if len(bounds) == len(toks):
+                return [(tok, a, b) for tok, (a, b) in zip(toks, bounds, strict=True)]
         out: list[Span] = []
         pos = 0
-        for raw in text.replace("\x00", " ").split():
-            start = text.find(raw, pos)
+        for raw in clean.split():
+            start = clean.find(raw, pos)
             pos = start + len(raw)
-            out.extend((tok, start, pos) for tok in self.normalizer(raw).split())
+            out.extend((tok, start, pos) for tok in norm(raw).split())
         return out
 
     def tokens_chunk(self, texts: list[str]) -> list[str]:
@@ -97,6 +120,10 @@ class HFTokenizer:
         self.name = f"hf:{path}"
         self.normalizer = normalizer
         self._tok = Tokenizer.from_file(str(p))
+
+    def tokens(self, text: str) -> list[str]:
+        """The token strings of ``spans``."""
+        return [t for t, _, _ in self.spans(text)]
 
     def spans(self, text: str) -> list[Span]:
         """Token strings with spans; spans are exact when normalisation keeps the length."""

@@ -97,7 +97,7 @@ def plan_shards(paths: Sequence[Path], shard_bytes: int) -> list[Shard]:
         fmt, comp = detect_format(path)
         size = path.stat().st_size
         if fmt == "parquet":
-            pf = _parquet_file(path)
+            pf = parquet_file(path)
             for g in range(pf.num_row_groups):
                 rg = pf.metadata.row_group(g)
                 shards.append(Shard(i, str(path), fmt, None, g, g + 1, rg.total_byte_size))
@@ -229,7 +229,8 @@ def iter_blocks(shard: Shard, fields: Sequence[str] | None,
         yield block
 
 
-def _parquet_file(path: Path) -> Any:
+def parquet_file(path: Path | str) -> Any:
+    """A ``pyarrow.parquet.ParquetFile``, or MissingDependency without the parquet extra."""
     try:
         import pyarrow.parquet as pq
     except ImportError as exc:
@@ -237,20 +238,24 @@ def _parquet_file(path: Path) -> Any:
     return pq.ParquetFile(str(path))
 
 
-def _parquet_blocks(shard: Shard, fields: Sequence[str] | None) -> Iterator[Block]:
+def parquet_columns(pf: Any, fields: Sequence[str] | None, path: str) -> list[str]:
+    """The columns a scan reads: the chosen ones that exist, else every string column."""
     import pyarrow as pa
 
-    pf = _parquet_file(Path(shard.path))
     schema = pf.schema_arrow
     if fields is None:
-        cols = [f.name for f in schema if pa.types.is_string(f.type) or
+        return [f.name for f in schema if pa.types.is_string(f.type) or
                 pa.types.is_large_string(f.type)]
-    else:
-        missing = [f for f in fields if f not in schema.names]
-        if missing and len(missing) == len(fields):
-            raise ConfigError(f"{shard.path}: none of the fields {list(fields)} is a column "
-                              f"(columns: {schema.names}); fix train_fields")
-        cols = [f for f in fields if f in schema.names]
+    missing = [f for f in fields if f not in schema.names]
+    if missing and len(missing) == len(fields):
+        raise ConfigError(f"{path}: none of the fields {list(fields)} is a column "
+                          f"(columns: {schema.names}); fix train_fields")
+    return [f for f in fields if f in schema.names]
+
+
+def _parquet_blocks(shard: Shard, fields: Sequence[str] | None) -> Iterator[Block]:
+    pf = parquet_file(shard.path)
+    cols = parquet_columns(pf, fields, shard.path)
     table = pf.read_row_group(shard.start, columns=cols)
     columns = [table.column(c).to_pylist() for c in cols]
     texts = []
@@ -268,7 +273,7 @@ def read_records(path: Path, fields: Sequence[str] | None) -> Iterator[tuple[int
     ``{"text": line}`` records."""
     fmt, comp = detect_format(path)
     if fmt == "parquet":
-        table = _parquet_file(path).read()
+        table = parquet_file(path).read()
         for i, rec in enumerate(table.to_pylist()):
             yield i + 1, rec, record_text(rec, fields)
         return

@@ -1,8 +1,15 @@
-"""Per-case contamination results and the whole scan's report (plain, JSON-able data)."""
+"""Per-case contamination results and the whole scan's report (plain, JSON-able data).
+
+Each record has an explicit ``to_dict`` (``dataclasses.asdict`` deep-copies field by
+field through generic recursion, which dominates writing a report of thousands of
+cases), and ``write_json`` streams the report with the C JSON encoder, one case per line.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 
@@ -25,6 +32,10 @@ class MatchSource:
     snippet: str
     ngram: str
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "line": self.line, "offset": self.offset,
+                "snippet": self.snippet, "ngram": self.ngram}
+
 
 @dataclass(frozen=True)
 class Span:
@@ -34,6 +45,9 @@ class Span:
     end: int
     text: str
     tokens: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"start": self.start, "end": self.end, "text": self.text, "tokens": self.tokens}
 
 
 @dataclass(frozen=True)
@@ -51,7 +65,12 @@ class CaseReport:
     origin: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        span = self.longest_span
+        return {"id": self.id, "contaminated": self.contaminated, "n_ngrams": self.n_ngrams,
+                "n_matched": self.n_matched, "fraction": self.fraction,
+                "longest_span": None if span is None else span.to_dict(),
+                "sources": [s.to_dict() for s in self.sources],
+                "n_boilerplate": self.n_boilerplate, "origin": self.origin}
 
 
 @dataclass(frozen=True)
@@ -88,6 +107,21 @@ class ScanReport:
             "n_contaminated": self.n_contaminated,
             "cases": [c.to_dict() for c in self.cases],
         }
+
+    def write_json(self, path: Path, details: dict[str, Any] | None = None) -> None:
+        """Write ``details`` (default: ``to_dict()``) as JSON: the summary indented, each
+        case on its own line, encoded by the C encoder (``indent`` would use the Python one)."""
+        data = self.to_dict() if details is None else details
+        head = {k: v for k, v in data.items() if k != "cases"}
+        dumps = json.JSONEncoder(ensure_ascii=False).encode
+        parts = ["{\n"]
+        parts.extend(f"  {dumps(k)}: {dumps(v)},\n" for k, v in head.items())
+        cases = data.get("cases", [])
+        parts.append('  "cases": [' + ("\n" if cases else ""))
+        parts.append(",\n".join("    " + dumps(c) for c in cases))
+        parts.append(("\n  " if cases else "") + "]\n}\n")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(parts), encoding="utf-8")
 
     def describe(self, limit: int = 20, sources_per_case: int = 2) -> str:
         """A human-readable list of the contaminated cases with spans and sources."""

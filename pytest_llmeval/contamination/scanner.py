@@ -73,7 +73,12 @@ def _encoded_blocks(index: EvalIndex, shard: Shard,
                     fields: Sequence[str] | None) -> Iterator[EncodedBlock]:
     """The shard's blocks as token ids: by pyarrow where that is exact, else in Python."""
     encoder = arrow_encoder(index, shard, fields)
-    if encoder is None:
+    batches = encoder.parquet_blocks() if encoder is not None and shard.fmt == "parquet" \
+        else None
+    if batches is not None:
+        yield from batches
+        return
+    if encoder is None or shard.fmt == "parquet":
         for block in iter_blocks(shard, fields):
             yield _python_encode(index, block)
         return
@@ -194,18 +199,29 @@ def reduce(index: EvalIndex, shards: Sequence[Shard], results: Sequence[ShardRes
     boiler = np.zeros(index.n_ngrams, dtype=bool)
     for u, c in counts.items():
         (boiler if limit is not None and c > limit else matched)[u] = True
+    # per-case counts in three array operations rather than a few per case
+    sizes = np.array([len(u) for u in index.case_uids], dtype=np.int64)
+    flat = np.concatenate(index.case_uids) if len(sizes) else np.empty(0, np.int64)
+    ends = np.cumsum(sizes)
+    hit_sum = np.concatenate(([0], np.cumsum(matched[flat])))
+    boil_sum = np.concatenate(([0], np.cumsum(boiler[flat])))
+    n_hit = hit_sum[ends] - hit_sum[ends - sizes]
+    n_boil = boil_sum[ends] - boil_sum[ends - sizes]
     reports = []
-    for c, case in enumerate(index.cases):
-        uids = index.case_uids[c]
-        hit = matched[uids]
-        n_boiler = int(boiler[uids].sum())
-        n_matched = int(hit.sum())
-        frac = n_matched / len(uids) if len(uids) else 0.0
+    for c, (case, size, n_matched, n_boiler) in enumerate(zip(
+            index.cases, sizes.tolist(), n_hit.tolist(), n_boil.tolist(), strict=True)):
+        frac = n_matched / size if size else 0.0
         contaminated = n_matched > 0 and frac >= options.min_overlap
+        if n_matched:
+            uids = index.case_uids[c]
+            hit = matched[uids]
+            span = _longest(index, c, hit)
+            srcs = _case_sources(index, uids[hit], sources, paths, options.max_sources)
+        else:
+            span, srcs = None, []
         reports.append(CaseReport(
-            id=case.id, contaminated=contaminated, n_ngrams=len(uids), n_matched=n_matched,
-            fraction=round(frac, 6), longest_span=_longest(index, c, hit),
-            sources=_case_sources(index, uids[hit], sources, paths, options.max_sources),
+            id=case.id, contaminated=contaminated, n_ngrams=size, n_matched=n_matched,
+            fraction=round(frac, 6), longest_span=span, sources=srcs,
             n_boilerplate=n_boiler, origin=case.origin))
     return reports, sum(r.nbytes for r in results), sum(r.n_records for r in results)
 
@@ -214,7 +230,7 @@ def _longest(index: EvalIndex, c: int, hit: np.ndarray) -> Span | None:
     if not hit.any():
         return None
     n = index.n
-    starts, ends = index.case_starts[c], index.case_ends[c]
+    starts, ends = index.token_bounds(c)
     cover = np.zeros(len(starts) + 1, dtype=np.int64)
     for p in np.flatnonzero(hit).tolist():
         cover[p] += 1

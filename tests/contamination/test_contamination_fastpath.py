@@ -96,13 +96,20 @@ def test_ascii_kernels_agree_with_str_lower_and_split() -> None:
     assert sorted(set(differ)) == ["\x1c", "\x1d", "\x1e", "\x1f"]
 
 
-@pytest.mark.parametrize("escape", ["\\u001c", "\\u001f", "\\u0000", "\\u00a0", "\\u00e9"])
-def test_unicode_escapes_go_through_the_python_path(escape: str) -> None:
+@pytest.mark.parametrize("escape", ["\\u001c", "\\u001f", "\\u0000", "\\u00a0", "\\u00e9",
+                                    "\\u0130", "\\u03a3", "\\ud83d\\ude00"])
+def test_unicode_escapes_give_the_python_tokens(escape: str) -> None:
+    """Escaped characters reach the kernels too; those they treat differently fall back."""
+    data = b'{"instruction": "A' + escape.encode() + b'b \\u03a3A\\u03a3 x"}\n'
+    assert _check_block(data, FIELDS, Normalizer(), random.Random(0), 3)
+
+
+def test_lone_surrogate_escapes_go_through_the_python_path() -> None:
     index = EvalIndex([EvalCase("x", "a b")], make_tokenizer(None, Normalizer()), 2)
     encoder = fastpath.arrow_encoder(index, MEM_SHARD, FIELDS)
     assert encoder is not None
     assert encoder.encode(b'{"instruction": "a b"}\n', 0) is not None
-    assert encoder.encode(b'{"instruction": "a' + escape.encode() + b'b"}\n', 0) is None
+    assert encoder.encode(b'{"instruction": "a\\ud800 b"}\n', 0) is None
 
 
 def test_fast_path_only_where_it_is_exact(tmp_path: Path) -> None:
@@ -112,8 +119,10 @@ def test_fast_path_only_where_it_is_exact(tmp_path: Path) -> None:
     text = Shard(0, "t.txt", "text", None, 0, 0, 0)
     assert fastpath.arrow_encoder(ws, MEM_SHARD, FIELDS) is not None
     assert fastpath.arrow_encoder(ws, MEM_SHARD, None) is None
-    assert fastpath.arrow_encoder(ws, text, FIELDS) is None
+    assert fastpath.arrow_encoder(ws, text, FIELDS) is not None
+    assert fastpath.arrow_encoder(ws, text, None) is not None
     assert fastpath.arrow_encoder(punct, MEM_SHARD, FIELDS) is None
+    assert fastpath.arrow_encoder(punct, text, None) is None
 
 
 # -- block-level equality -----------------------------------------------------------------
@@ -279,9 +288,11 @@ def test_scan_report_is_the_same_without_pyarrow(monkeypatch: pytest.MonkeyPatch
     for row in rng.sample(train, 10):
         row.pop(rng.choice(FIELDS))
     lines = [json.dumps(r) for r in train]
-    for i in rng.sample(range(len(lines)), 4):  # these shards take the Python path
-        lines[i] = json.dumps({"output": "ünï " + train[i].get("output", "")},
+    for i in rng.sample(range(len(lines)), 4):  # non-ASCII text: the fast path
+        lines[i] = json.dumps({"output": "ünï ΣΑΣ " + train[i].get("output", "")},
                               ensure_ascii=rng.random() < 0.5)
+    for i in rng.sample(range(len(lines)), 3):  # these shards take the Python path
+        lines[i] = json.dumps({"output": ["x", train[i].get("output", "")]})
     for i in sorted(rng.sample(range(len(lines)), 5), reverse=True):
         lines.insert(i, "")
     path = tmp_path_factory.mktemp("s") / "train.jsonl"
@@ -295,7 +306,7 @@ def test_scan_report_is_the_same_without_pyarrow(monkeypatch: pytest.MonkeyPatch
 
 def test_mixed_multi_block_file_keeps_lines_and_results(monkeypatch: pytest.MonkeyPatch,
                                                         tmp_path: Path) -> None:
-    """A 2.6 MB file (three blocks) where two blocks fall back and some lines are blank."""
+    """A 2.6 MB file (three blocks) where one block falls back and some lines are blank."""
     train, evals = make_data(3, n_train=5000, n_eval=40, plant=30)
     ascii_train = _ascii(train)
     rows = []
@@ -314,7 +325,7 @@ def test_mixed_multi_block_file_keeps_lines_and_results(monkeypatch: pytest.Monk
     used = _count_fast_blocks(monkeypatch)
     fast, slow = _both(monkeypatch, [path], cases, 8, FIELDS, shard_bytes=64 << 20)
     assert fast == slow
-    assert used == [False, False, True]
+    assert used == [True, False, True]  # non-ASCII in the first, a list in the second
     assert sum(c["contaminated"] for c in fast["cases"]) > 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 from pathlib import Path
@@ -165,3 +166,28 @@ def test_model_tokenizer_from_local_tokenizer_json(tmp_path: Path) -> None:
                   progress=False)
     assert report.cases[0].contaminated
     assert report.cases[0].longest_span.text == "Red green blue cat dog"
+
+
+def test_cases_without_ngrams_report_zero_beside_contaminated_ones(tmp_path: Path) -> None:
+    leak = "one two three four five six seven"
+    evals = [{"id": "short", "instruction": "too short"}, {"id": "leak", "instruction": leak},
+             {"id": "empty", "instruction": ""}, {"id": "clean", "instruction": leak[::-1]}]
+    path = write_jsonl(tmp_path / "t.jsonl", [{"instruction": "x " + leak, "output": ""}])
+    cases = _scan([path], evals, n=5).cases
+    assert [(c.n_ngrams, c.n_matched, c.contaminated) for c in cases] == [
+        (0, 0, False), (3, 3, True), (0, 0, False), (3, 0, False)]
+    assert cases[1].sources and not cases[3].sources and cases[3].longest_span is None
+
+
+def test_json_report_equals_to_dict_with_one_case_per_line(tmp_path: Path) -> None:
+    train, evals = make_data(2, n_eval=12)
+    path = write_jsonl(tmp_path / "train.jsonl", train)
+    report = _scan([path], evals)
+    out = tmp_path / "r" / "report.json"
+    report.write_json(out)
+    assert json.loads(out.read_text(encoding="utf-8")) == report.to_dict()
+    assert any(c.sources for c in report.cases)
+    assert [c.to_dict() for c in report.cases] == [dataclasses.asdict(c) for c in report.cases]
+    case_lines = [x for x in out.read_text(encoding="utf-8").splitlines() if '"id": ' in x]
+    assert [json.loads(x.strip().rstrip(","))["id"] for x in case_lines] == [
+        c.id for c in report.cases]
