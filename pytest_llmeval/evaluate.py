@@ -195,7 +195,7 @@ class SuiteEvaluator:
                         res.checks.append({"check": check.describe(), "passed": msg is None,
                                            "message": msg, "line": check.line, "sample": i})
                     passed_samples += sample_ok
-                if len(texts) > 1 and case.checks:
+                if len(texts) > 1:
                     res.scores["pass_rate"] = passed_samples / len(texts)
                 if res.status != "error" and any(not c["passed"] for c in res.checks):
                     res.status = "failed"

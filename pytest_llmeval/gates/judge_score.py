@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 
 from pytest_llmeval.gates.base import Gate, GateContext, GateOutcome, GateSkip, GateSpec, skip_outcome
 from pytest_llmeval.gates.registry import register_gate
@@ -24,6 +24,13 @@ class ScoreJudgeSpec(GateSpec):
     confidence: float | None = Field(default=None, gt=0, lt=1)
     rubric: dict[str, str] | list[str] | None = None
     max_regression: float | None = Field(default=None, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_spelling(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "min_mean" in data and "min" in data:
+            raise ValueError("give either 'min_mean' or 'min' (the same threshold), not both")
+        return data
 
 
 def judge_cases(ctx: GateContext) -> list[Any]:

@@ -8,7 +8,9 @@ length-controlled win rate, so a model cannot win by writing longer answers.
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field
+from typing import Any
+
+from pydantic import AliasChoices, Field, model_validator
 
 from pytest_llmeval.gates.base import Gate, GateContext, GateOutcome, GateSkip, GateSpec, skip_outcome
 from pytest_llmeval.gates.judge_score import judge_cases, judged
@@ -26,6 +28,13 @@ class PairwiseJudgeSpec(GateSpec):
     confidence: float | None = Field(default=None, gt=0, lt=1)
     swap: bool = True
     max_regression: float | None = Field(default=None, ge=0, le=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_spelling(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "min_win_rate" in data and "min" in data:
+            raise ValueError("give either 'min_win_rate' or 'min' (the same threshold), not both")
+        return data
 
 
 def win_rate_name(model: str, against: str) -> str:

@@ -9,6 +9,7 @@ error: never a silent pass or fail.
 
 from __future__ import annotations
 
+import difflib
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -69,8 +70,17 @@ def _validated(model: type[Any], config: Any, where: str) -> Any:
     try:
         return model.model_validate(dict(config))
     except ValidationError as exc:
-        raise ConfigError(f"{where}: " + "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'options'}: {e['msg']}" for e in exc.errors())) from None
+        problems = []
+        for e in exc.errors():
+            key = ".".join(str(p) for p in e["loc"]) or "options"
+            if e["type"] == "extra_forbidden":
+                known = sorted(model.model_fields)
+                close = difflib.get_close_matches(key, known, n=1)
+                hint = f" Did you mean '{close[0]}'?" if close else f" Known options: {', '.join(known)}."
+                problems.append(f"unknown option '{key}'.{hint}")
+            else:
+                problems.append(f"{key}: {e['msg'].removeprefix('Value error, ')}")
+        raise ConfigError(f"{where}: " + "; ".join(problems)) from None
 
 
 def _excerpt(text: str | None) -> str:

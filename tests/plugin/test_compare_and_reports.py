@@ -41,7 +41,9 @@ def test_compare_fails_the_run_on_a_planted_regression(evaldir: pytest.Pytester,
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     worse = evaldir.runpytest("-q", "--llmeval-compare", "main.json", "--llmeval-html", "report.html")
     assert worse.ret == 1
-    worse.assert_outcomes(passed=201)  # every gate still clears its threshold: only the comparison fails
+    # every gate still clears its threshold: only the regression item fails, and pytest counts it
+    worse.assert_outcomes(passed=201, failed=1)
+    worse.stdout.fnmatch_lines(["*FAILED s.eval.yaml::regression[[]*[]]*"])
     out = worse.stdout.str()
     assert "comparison with the baseline run" in out and "c101" in out
     html = (evaldir.path / "report.html").read_text()
@@ -51,6 +53,6 @@ def test_compare_fails_the_run_on_a_planted_regression(evaldir: pytest.Pytester,
 
 def test_compare_with_a_missing_file_is_reported(evaldir: pytest.Pytester) -> None:
     _suite(evaldir, "python:toymodel:sentiment")
-    result = evaldir.runpytest("-q", "--llmeval-compare", "nope.json")
-    assert result.ret == 1
-    result.stdout.fnmatch_lines(["*--llmeval-compare*nope.json*"])
+    result = evaldir.runpytest_subprocess("-q", "--llmeval-compare", "nope.json")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--llmeval-compare*nope.json*"])

@@ -89,7 +89,7 @@ judge:
 """)
     result = evaldir.runpytest("-q")
     result.assert_outcomes(passed=3, errors=1)
-    result.stdout.fnmatch_lines(["*ERROR at setup of j.eval.yaml::win_rate*", "*the baseline could not generate*no_such_function*"])
+    result.stdout.fnmatch_lines(["*ERROR at setup of win_rate*", "*the baseline could not generate*no_such_function*"])
 
 
 def test_pairwise_gate_with_models_from_fixtures(evaldir: pytest.Pytester) -> None:
@@ -115,5 +115,9 @@ judge:
 """)
     result = evaldir.runpytest("-q", "--llmeval-json", "results.json")
     result.assert_outcomes(passed=3)
-    result.stdout.fnmatch_lines(["*win_rate[[]sentiment>always_negative[]]*PASS*"])
+    # one name everywhere (item, summary, results file); the real models are in the aggregate
+    result.stdout.fnmatch_lines(["*win_rate[[]llm_model>llm_baseline[]]*sentiment*PASS*"])
+    agg = results(evaldir)["suites"][0]["aggregates"][0]
+    assert agg["name"] == "win_rate[llm_model>llm_baseline]"
+    assert agg["model"] == "sentiment" and agg["details"]["baseline"] == "always_negative"
     evaldir.runpytest("--collect-only", "-q").stdout.fnmatch_lines(["*::win_rate[[]llm_model>llm_baseline[]]"])
