@@ -174,7 +174,7 @@ def add_parsers(subparsers: Any) -> None:
     s = sub.add_parser("serve", help="run the rating web app")
     s.add_argument("--blind-set", required=True, help="the blind set directory")
     s.add_argument("--db", default=None, help="ratings database (default: ratings.db in the blind set)")
-    s.add_argument("--host", default="127.0.0.1", 
+    s.add_argument("--host", default="127.0.0.1",
                    help="address to bind (default 127.0.0.1: this machine only)")
     s.add_argument("--port", type=int, default=8765)
     s.set_defaults(func=annotate_serve)

@@ -71,8 +71,14 @@ class RatingStore:
     def __init__(self, path: str | Path, set_id: str) -> None:
         self.path = Path(path)
         self.set_id = set_id
-        with self._connect() as con:
+        con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            # WAL is a property of the file: set once, it stays for every later connection.
+            con.execute("PRAGMA journal_mode=WAL")
             con.executescript(_SCHEMA)
+        finally:
+            con.close()
+        with self._connect() as con:
             row = con.execute("SELECT value FROM meta WHERE key = 'set_id'").fetchone()
             if row is None:
                 con.execute("INSERT INTO meta VALUES ('set_id', ?)", (set_id,))
@@ -84,7 +90,6 @@ class RatingStore:
     def _connect(self) -> Iterator[sqlite3.Connection]:
         con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         try:
-            con.execute("PRAGMA journal_mode=WAL")
             con.execute("PRAGMA synchronous=FULL")
             con.execute("BEGIN IMMEDIATE")
             try:
