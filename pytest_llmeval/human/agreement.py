@@ -51,7 +51,8 @@ def cohen_kappa(r1: Sequence[Hashable], r2: Sequence[Hashable], *,
     if len(r1) == 0:
         return math.nan
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # 0/0 when one label is all there is
+        # One label is all there is: sklearn warns and returns nan, which is the answer here.
+        warnings.simplefilter("ignore")
         value = cohen_kappa_score(list(r1), list(r2), weights=weights,
                                   labels=list(labels) if labels is not None else None)
     return float(value)
