@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import json
 import random
 import sys
 from collections.abc import Mapping, Sequence

@@ -4,8 +4,8 @@ Human ratings are only evidence when the raters agree with one another more than
 chance would make them: a win rate computed from raters who disagree on most items
 says more about the rubric than about the model. These coefficients measure that.
 
-- Cohen's kappa (two raters; quadratic weights for ordinal scores) is
-  ``sklearn.metrics.cohen_kappa_score``.
+- Cohen's kappa (two raters; quadratic weights for ordinal scores), the definition
+  of ``sklearn.metrics.cohen_kappa_score`` (tested against it).
 - Fleiss' kappa (any number of raters per item, nominal) follows Fleiss (1971), with
   the usual generalisation to items rated by different numbers of raters.
 - Krippendorff's alpha (nominal or ordinal, missing ratings allowed) is the
@@ -35,27 +35,45 @@ def cohen_kappa(r1: Sequence[Hashable], r2: Sequence[Hashable], *,
                 labels: Sequence[Hashable] | None = None) -> float:
     """Cohen's kappa of two raters over the same items (``nan`` when undefined).
 
+    ``1 - sum(w * observed) / sum(w * expected)`` over the confusion matrix, with
+    disagreement weights ``w`` (0/1, ``|i - j|`` or ``(i - j)^2``): the definition
+    ``sklearn.metrics.cohen_kappa_score`` implements, and is tested against. It is
+    written out here because it is a few lines of numpy, while importing scikit-learn
+    costs seconds in every process that reports on ratings.
+
     Args:
         r1, r2: the two raters' labels, item by item.
         weights: ``"quadratic"`` for ordinal scales (disagreeing by 2 costs 4x disagreeing
             by 1), ``"linear"``, or ``None`` for nominal labels.
-        labels: the full scale, so that weighted kappa knows the distances between
-            points nobody used; default the labels seen.
+        labels: the full scale in order, so that weighted kappa knows the distances between
+            points nobody used; default the labels seen, sorted.
     """
-    import warnings
-
-    from sklearn.metrics import cohen_kappa_score
-
     if len(r1) != len(r2):
         raise ValueError(f"the two raters rated different numbers of items ({len(r1)} and {len(r2)})")
     if len(r1) == 0:
         return math.nan
-    with warnings.catch_warnings():
-        # One label is all there is: sklearn warns and returns nan, which is the answer here.
-        warnings.simplefilter("ignore")
-        value = cohen_kappa_score(list(r1), list(r2), weights=weights,
-                                  labels=list(labels) if labels is not None else None)
-    return float(value)
+    scale = list(labels) if labels is not None else sorted(set(r1) | set(r2))  # type: ignore[type-var]
+    index = {label: i for i, label in enumerate(scale)}
+    stray = [x for x in (*r1, *r2) if x not in index]
+    if stray:
+        raise ValueError(f"label {stray[0]!r} is not one of the labels {scale}")
+    k = len(scale)
+    observed = np.zeros((k, k))
+    np.add.at(observed, ([index[x] for x in r1], [index[x] for x in r2]), 1.0)
+    expected = np.outer(observed.sum(axis=1), observed.sum(axis=0)) / observed.sum()
+    grid = np.subtract.outer(np.arange(k), np.arange(k))
+    if weights is None:
+        w = (grid != 0).astype(float)
+    elif weights == "linear":
+        w = np.abs(grid).astype(float)
+    elif weights == "quadratic":
+        w = (grid * grid).astype(float)
+    else:
+        raise ValueError(f"weights must be None, 'linear' or 'quadratic', got {weights!r}")
+    chance = float((w * expected).sum())
+    if chance == 0.0:
+        return math.nan
+    return 1.0 - float((w * observed).sum()) / chance
 
 
 def fleiss_kappa(counts: np.ndarray | Sequence[Sequence[float]]) -> float:

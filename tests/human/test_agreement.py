@@ -137,3 +137,22 @@ def test_agreement_lists_disagreeing_items_and_pairwise_cohen() -> None:
     assert res.disagreement["i1"] == 0 and res.disagreement["i4"] == 0  # one point apart is not "high"
     assert res.cohen[("a", "b")][1] == 3 and res.cohen[("b", "c")][1] == 2
     assert res.n_items == 4 and res.n_ratings == 10
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 5), st.integers(1, 5)), min_size=1, max_size=60),
+       st.sampled_from([None, "linear", "quadratic"]))
+def test_cohen_kappa_matches_scikit_learn(pairs: list[tuple[int, int]], weights: str | None) -> None:
+    import warnings
+
+    from sklearn.metrics import cohen_kappa_score
+
+    a, b = [x for x, _ in pairs], [y for _, y in pairs]
+    ours = cohen_kappa(a, b, weights=weights, labels=[1, 2, 3, 4, 5])  # type: ignore[arg-type]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = cohen_kappa_score(a, b, weights=weights, labels=[1, 2, 3, 4, 5])
+    if math.isnan(ref):
+        assert math.isnan(ours)
+    else:
+        assert ours == pytest.approx(ref, abs=1e-12)
