@@ -14,9 +14,8 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from statistics import fmean
 from typing import Any
-
-import numpy as np
 
 from pytest_llmeval.human.agreement import AgreementResult, agreement
 from pytest_llmeval.human.blindset import PREFERENCES, ABMapping, BlindSet
@@ -176,8 +175,7 @@ def analyse(blind: BlindSet, mapping: ABMapping, ratings: Sequence[Rating], *, c
             a_side = mapping.a_is[item_id]
             b_side = "baseline" if a_side == "model" else "model"
             for label, side in (("A", a_side), ("B", b_side)):
-                per_side[side].append(float(np.mean([r.scores[label][c.name]
-                                                     for r in by_item[item_id].values()])))
+                per_side[side].append(fmean(r.scores[label][c.name] for r in by_item[item_id].values()))
         criteria[c.name] = {s: bootstrap_mean(v, confidence, seed=seed) for s, v in per_side.items()}
 
     agree: dict[str, AgreementResult] = {}

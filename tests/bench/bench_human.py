@@ -79,6 +79,9 @@ def bench_analyse(n: int) -> None:
     ratings = [Rating(r, i, {s: {c: rng.randint(1, 5) for c in CRITERIA} for s in "AB"},
                       rng.choice(["A", "B", "tie"]))
                for r, q in blind.queues.items() for i in q]
+    import krippendorff  # noqa: F401  - imports are paid once per process; time the work alone
+    import scipy.stats  # noqa: F401
+
     t0 = time.perf_counter()
     res = analyse(blind, mapping, ratings)
     dt = time.perf_counter() - t0
