@@ -94,6 +94,9 @@ def annotate_serve(args: argparse.Namespace) -> int:
     except (LLMEvalError, OSError) as exc:
         return _fail("annotate serve", exc)
     base = f"http://{args.host}:{args.port}"
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: serving on {args.host}, reachable from other machines; the app has no TLS, so "
+              "put it behind an HTTPS proxy before sending links over a network", file=sys.stderr)
     print(f"rating app for blind set {app.state.blind.set_id} on {base} (Ctrl+C to stop); ratings -> "
           f"{app.state.store.path}", flush=True)
     for rater, link in rater_links(args.blind_set, base).items():

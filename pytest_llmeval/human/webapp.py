@@ -106,6 +106,7 @@ def create_app(blind_dir: str | Path, db_path: str | Path | None = None) -> Any:
         return (rater, token) if rater else None
 
     def authorise(request: Request, rater: str) -> tuple[str, Response | None]:
+        # The same 403 whether or not ``rater`` exists, so that rater names cannot be probed.
         who = current_rater(request)
         if who is None:
             return "", forbidden("open the personal link you were sent")
@@ -158,8 +159,6 @@ def create_app(blind_dir: str | Path, db_path: str | Path | None = None) -> Any:
 
     async def queue_start(request: Request) -> Response:
         rater = request.path_params["rater"]
-        if rater not in blind.queues:
-            return not_found()
         _, denied = authorise(request, rater)
         if denied:
             return denied
@@ -172,8 +171,6 @@ def create_app(blind_dir: str | Path, db_path: str | Path | None = None) -> Any:
 
     async def rate_page(request: Request) -> Response:
         rater = request.path_params["rater"]
-        if rater not in blind.queues:
-            return not_found()
         token, denied = authorise(request, rater)
         if denied:
             return denied
@@ -184,8 +181,6 @@ def create_app(blind_dir: str | Path, db_path: str | Path | None = None) -> Any:
 
     async def rate_submit(request: Request) -> Response:
         rater = request.path_params["rater"]
-        if rater not in blind.queues:
-            return not_found()
         token, denied = authorise(request, rater)
         if denied:
             return denied
@@ -232,8 +227,6 @@ def create_app(blind_dir: str | Path, db_path: str | Path | None = None) -> Any:
 
     async def own_ratings(request: Request) -> Response:
         rater = request.path_params["rater"]
-        if rater not in blind.queues:
-            return not_found()
         _, denied = authorise(request, rater)
         if denied:
             return denied

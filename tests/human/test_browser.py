@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from human_helpers import need
 
 from pytest_llmeval.human.blindset import (
     SourceCase,
@@ -32,7 +33,6 @@ from pytest_llmeval.human.blindset import (
     write_blind_set,
 )
 from pytest_llmeval.human.storage import RatingStore
-from tests.human.conftest import need
 
 CHROMIUM = "/usr/bin/chromium"
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

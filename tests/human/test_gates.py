@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 import pytest
+from human_helpers import make_blind, rate, run_results, write_suite
 from pydantic import ValidationError
 
 from pytest_llmeval.errors import LLMEvalWarning
@@ -13,7 +14,6 @@ from pytest_llmeval.gates.base import GateContext
 from pytest_llmeval.gates.human import HumanAgreementGate, HumanOutcome, HumanSpec, HumanWinRateGate
 from pytest_llmeval.gates.judge_calibration import JudgeCalibrationGate, JudgeCalibrationSpec
 from pytest_llmeval.human.storage import export_ratings
-from tests.human.conftest import make_blind, rate, run_results, write_suite
 
 
 def _ctx(suite, results=None) -> GateContext:  # type: ignore[no-untyped-def]

@@ -6,13 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
+from human_helpers import rate
 
 from pytest_llmeval.cli import main
 from pytest_llmeval.errors import ConfigError
 from pytest_llmeval.human.blindset import load_blind_set, load_mapping
 from pytest_llmeval.human.storage import Rating, RatingStore, export_ratings, load_ratings
 from pytest_llmeval.results import CaseResult, RunResult, SuiteResult
-from tests.human.conftest import rate
 
 
 def _results(path: Path, n: int = 12) -> Path:

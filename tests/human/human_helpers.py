@@ -21,7 +21,7 @@ def need(what: str) -> None:
     """Skip on a developer's machine, fail in CI, when a component CI installs is missing."""
     if os.environ.get("CI"):
         pytest.fail(f"{what} is required in CI")
-    pytest.skip(what)
+    pytest.skip(what, allow_module_level=True)
 
 
 def write_suite(dir_: Path, n: int, temperature: float = 0.0) -> Suite:
