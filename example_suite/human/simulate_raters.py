@@ -30,7 +30,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
 
-from pytest_llmeval.human.blindset import BlindSet, load_blind_set  # noqa: E402
+from pytest_llmeval.human.blindset import BlindItem, BlindSet, load_blind_set  # noqa: E402
 from pytest_llmeval.human.storage import Rating, export_ratings  # noqa: E402
 
 KEEP = {"alice": 0.95, "bob": 0.8, "carol": 0.55}
@@ -46,9 +46,13 @@ def closeness(output: str, reference: str) -> float:
     return difflib.SequenceMatcher(None, output.lower(), reference.lower()).ratio()
 
 
-def true_preference(item: object) -> str:
-    ref = item.reference if isinstance(item.reference, str) else (item.reference or [""])[0]  # type: ignore[attr-defined]
-    a, b = closeness(item.output_a, ref), closeness(item.output_b, ref)  # type: ignore[attr-defined]
+def reference_text(item: BlindItem) -> str:
+    return item.reference if isinstance(item.reference, str) else (item.reference or [""])[0]
+
+
+def true_preference(item: BlindItem) -> str:
+    ref = reference_text(item)
+    a, b = closeness(item.output_a, ref), closeness(item.output_b, ref)
     if abs(a - b) < TIE_MARGIN:
         return "tie"
     return "A" if a > b else "B"
@@ -67,7 +71,7 @@ def simulate(blind: BlindSet, keep: Mapping[str, float], noise: Mapping[str, flo
         rng = random.Random(f"{seed}:{rater}")
         for item_id in blind.queues[rater]:
             item = by_id[item_id]
-            ref = item.reference if isinstance(item.reference, str) else (item.reference or [""])[0]
+            ref = reference_text(item)
             truth = true_preference(item)
             pref = truth if rng.random() < keep[rater] else rng.choice(["A", "B", "tie"])
             scores = {}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from statistics import fmean
 from typing import Any
 
@@ -40,10 +40,6 @@ class ItemOutcome:
     outcome: str
     votes: dict[str, int]
     raters: tuple[str, ...]
-
-    @property
-    def score(self) -> float:
-        return {"win": 1.0, "loss": 0.0}.get(self.outcome, 0.5)
 
 
 @dataclass(frozen=True)
@@ -72,7 +68,6 @@ class HumanResults:
     n_ratings: int
     raters: list[str]
     coverage: float
-    details: dict[str, Any] = field(default_factory=dict)
 
     @property
     def majority(self) -> dict[str, str]:
