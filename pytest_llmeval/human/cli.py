@@ -83,10 +83,10 @@ def blind_create(args: argparse.Namespace) -> int:
 
 
 def annotate_serve(args: argparse.Namespace) -> int:
-    from pytest_llmeval.human.webapp import create_app, rater_links
+    from pytest_llmeval.human.webapp import create_app, rater_links, serving_hosts
 
     try:
-        app = create_app(args.blind_set, args.db)
+        app = create_app(args.blind_set, args.db, allowed_hosts=serving_hosts(args.host))
         import uvicorn
     except ImportError:
         return _fail("annotate serve", LLMEvalError(

@@ -58,11 +58,17 @@ def _import() -> Any:
     return jinja2
 
 
-def create_app(blind_dir: str | Path, db_path: str | Path | None = None) -> Any:
-    """The Starlette app for one blind set; ratings go to ``db_path`` (default ``ratings.db`` beside it)."""
+def create_app(blind_dir: str | Path, db_path: str | Path | None = None,
+               allowed_hosts: list[str] | None = None) -> Any:
+    """The Starlette app for one blind set; ratings go to ``db_path`` (default ``ratings.db`` beside it).
+
+    ``allowed_hosts`` (the ``Host`` headers accepted) defends a loopback server against DNS
+    rebinding: a web page whose name suddenly resolves to 127.0.0.1 still sends its own host name.
+    """
     jinja2 = _import()
     from starlette.applications import Starlette
     from starlette.middleware import Middleware
+    from starlette.middleware.trustedhost import TrustedHostMiddleware
     from starlette.requests import Request
     from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
     from starlette.routing import Mount, Route
@@ -256,7 +262,10 @@ def create_app(blind_dir: str | Path, db_path: str | Path | None = None) -> Any:
         Route("/rate/{rater}/{pos}", rate_submit, methods=["POST"]),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
-    app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)],
+    middleware = [Middleware(SecurityHeaders)]
+    if allowed_hosts:
+        middleware.append(Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts))
+    app = Starlette(routes=routes, middleware=middleware,
                     exception_handlers={404: on_404, 405: on_405})
     app.state.blind = blind
     app.state.store = store
@@ -266,12 +275,19 @@ def create_app(blind_dir: str | Path, db_path: str | Path | None = None) -> Any:
 def serve(blind_dir: str | Path, db_path: str | Path | None = None, host: str = "127.0.0.1",
           port: int = 8765) -> None:
     """Run the app with uvicorn until interrupted (no access log: login URLs carry tokens)."""
-    app = create_app(blind_dir, db_path)
+    app = create_app(blind_dir, db_path, allowed_hosts=serving_hosts(host))
     try:
         import uvicorn
     except ImportError:
         raise MissingDependency("uvicorn", "human", "The rating app") from None
     uvicorn.run(app, host=host, port=port, access_log=False, log_level="warning")
+
+
+def serving_hosts(host: str) -> list[str] | None:
+    """The ``Host`` headers to accept when bound to ``host`` (None: any, for a wildcard bind)."""
+    if host in ("0.0.0.0", "::", ""):
+        return None
+    return sorted({host, "127.0.0.1", "localhost", "[::1]"})
 
 
 def rater_links(blind_dir: str | Path, base_url: str) -> dict[str, str]:

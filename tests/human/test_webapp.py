@@ -167,3 +167,12 @@ def test_last_item_leads_to_the_done_page(setup) -> None:  # type: ignore[no-unt
     assert client.get(f"/rate/bob/{n + 1}").status_code == 404
     # The login link now starts where work remains: at the first item when all are done.
     assert TestClient(app, follow_redirects=False).get(f"/login/{tokens['bob']}").headers["location"] == "/rate/bob/1"
+
+
+def test_foreign_host_header_is_refused_when_hosts_are_pinned(setup) -> None:  # type: ignore[no-untyped-def]
+    _, _, tokens, tmp_path = setup
+    app = create_app(tmp_path / "set", tmp_path / "ratings.db", allowed_hosts=["127.0.0.1", "localhost"])
+    ok = TestClient(app, base_url="http://127.0.0.1:8765", follow_redirects=False)
+    assert ok.get(f"/login/{tokens['alice']}").status_code == 303
+    rebound = TestClient(app, base_url="http://attacker.example:8765", follow_redirects=False)
+    assert rebound.get(f"/login/{tokens['alice']}").status_code == 400
