@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 from pytest_llmeval.errors import ConfigError, LLMEvalError, NoJudgeConfigured, SpecError
-from pytest_llmeval.evaluate import GateOutcome, Skip, SuiteEvaluator, SuiteOutcome, format_case
+from pytest_llmeval.evaluate import SuiteEvaluator, SuiteOutcome, format_case
+from pytest_llmeval.gates.base import GateOutcome, GateSkip
 from pytest_llmeval.session import SESSION_KEY
 from pytest_llmeval.spec import Suite, load_suite, parse_metric_shorthand
 
@@ -40,58 +41,33 @@ class SuiteFile(pytest.File):
         # Markers live on the file node: items inherit them, and 100k items stay cheap to build.
         self.add_marker(pytest.mark.llmeval)
         self.add_marker(pytest.mark.xdist_group(name=f"llmeval:{self.path}"))
+        session = self.config.stash[SESSION_KEY]
         try:
             defaults = parse_metric_shorthand(self.config.getini("llmeval_metrics"))
-            self.suite = load_suite(self.path, default_metrics=defaults)
+            self.suite = load_suite(self.path, default_metrics=defaults, defaults={
+                "model": session.option("llmeval_model", "llmeval_model"),
+                "baseline": session.option("llmeval_baseline", "llmeval_baseline")})
         except SpecError as exc:
-            self.config.stash[SESSION_KEY].bad_suites += 1
+            session.bad_suites += 1
             if exc.path is None:
                 exc = SpecError(exc.message, path=str(self.path), line=exc.line, key=exc.key)
             raise self.CollectError(_rel(exc.format(), self.config)) from None
         except ConfigError as exc:
-            self.config.stash[SESSION_KEY].bad_suites += 1
-            raise self.CollectError(f"{self.path}: {exc}") from None
+            session.bad_suites += 1
+            raise self.CollectError(f"{_relpath(self.path, self.config)}: {exc}") from None
         suite = self.suite
         gates = [GateItem.from_parent(self, name=g.name, gate_name=g.name, line=g.line) for g in suite.gates]
-        if suite.spec.judge is not None:
-            if suite.spec.judge.score is not None:
-                gates.append(GateItem.from_parent(self, name="judge_score", gate_name="judge_score",
-                                                  line=None))
-            if suite.spec.judge.pairwise is not None:
-                name = self.win_rate_name()
-                gates.append(GateItem.from_parent(self, name=name, gate_name=name, line=None))
-        if suite.spec.contamination is not None:
-            gates.append(GateItem.from_parent(self, name="contamination", gate_name="contamination",
-                                              line=None))
-        self._mark_xfail(gates)
+        for gate in gates:
+            reason = suite.spec.xfail.get(gate.gate_name)
+            if reason is not None:
+                gate.add_marker(pytest.mark.xfail(reason=reason, strict=True))
         for index, case in enumerate(suite.cases):
             yield CaseItem.from_parent(self, name=f"case[{case.id}]", case_index=index)
         yield from gates
-
-    def _mark_xfail(self, gates: list[GateItem]) -> None:
-        """``xfail: {gate: reason}``: a gate expected to fail (strict: an unexpected pass fails)."""
-        by_name = {g.gate_name: g for g in gates}
-        for name, reason in self.suite.spec.xfail.items():
-            gate = by_name.get(name)
-            if gate is None:
-                import difflib
-
-                close = difflib.get_close_matches(name, list(by_name), n=1)
-                hint = f" Did you mean '{close[0]}'?" if close else ""
-                raise self.CollectError(f"{_relpath(self.path, self.config)}: xfail names '{name}', which is "
-                                        f"not a gate of this suite.{hint} Gates: {', '.join(by_name)}")
-            gate.add_marker(pytest.mark.xfail(reason=reason, strict=True))
-
-    def win_rate_name(self) -> str:
-        spec = self.suite.spec
-        session = self.config.stash[SESSION_KEY]
-        model = spec.model or session.option("llmeval_model", "llmeval_model") or "llm_model"
-        assert spec.judge is not None and spec.judge.pairwise is not None
-        against = spec.judge.pairwise.against
-        if against == "baseline":
-            against = (spec.baseline or session.option("llmeval_baseline", "llmeval_baseline")
-                       or "llm_baseline")
-        return f"win_rate[{model}>{against}]"
+        if session.compare_enabled():
+            for g in suite.gates:
+                yield RegressionItem.from_parent(self, name=f"regression[{g.name}]", gate_name=g.name,
+                                                 line=g.line)
 
     # ------------------------------------------------------------------ evaluation
 
@@ -103,7 +79,7 @@ class SuiteFile(pytest.File):
     def _selected(self, item: LLMEvalItem) -> tuple[set[str], set[str]]:
         mine = [i for i in item.session.items if isinstance(i, LLMEvalItem) and i.parent is self]
         cases = {self.suite.cases[i.case_index].id for i in mine if isinstance(i, CaseItem)}
-        gates = {i.gate_name for i in mine if isinstance(i, GateItem)}
+        gates = {i.gate_name for i in mine if isinstance(i, (GateItem, RegressionItem))}
         return cases, gates
 
     def _evaluate(self, item: LLMEvalItem) -> SuiteOutcome:
@@ -130,7 +106,7 @@ class SuiteFile(pytest.File):
         def judge() -> Any:
             jspec = spec.judge
             assert jspec is not None
-            options = dict(jspec.options)
+            options = jspec.options.model_dump(exclude_none=True)
             for key in ("prompt_score", "prompt_pairwise"):
                 if getattr(jspec, key) is not None:
                     options[key] = getattr(jspec, key)
@@ -139,20 +115,22 @@ class SuiteFile(pytest.File):
                     return session.load_judge(jspec.model, options, suite.base_dir)
                 return item.fixture("llm_judge")
             except NoJudgeConfigured as exc:
-                raise Skip(str(exc)) from None
+                raise GateSkip(str(exc)) from None
             except Exception as exc:
                 if type(exc).__name__ == "MissingAPIKey":
-                    raise Skip(str(exc)) from None
+                    raise GateSkip(str(exc)) from None
                 raise
 
         cases, gates = self._selected(item)
         evaluator = SuiteEvaluator(suite, model, baseline=baseline, judge_provider=judge, seed=session.seed,
-                                   progress=session.progress(),
-                                   win_rate_key=self.win_rate_name() if spec.judge and spec.judge.pairwise
-                                   else None)
+                                   progress=session.progress())
+        before = session.usage()
         outcome = evaluator.run(selected=cases, gates_selected=gates)
         outcome.models.setdefault(model.name, {})
-        self.usage = session.usage()
+        self.usage = usage_delta(before, session.usage())
+        if session.strict:
+            for gate in outcome.gates.values():
+                strict_error(gate)
         return outcome
 
     def meta(self) -> dict[str, Any]:
@@ -172,15 +150,38 @@ class SuiteFile(pytest.File):
             "baseline": baseline or suite.spec.baseline, "n_cases": len(suite.cases),
             "suite_hash": suite.suite_hash, "models": outcome.models if outcome else {},
             "warnings": list(outcome.warnings) if outcome else [],
-            "usage": getattr(self, "usage", None) or session.usage(),
+            "usage": getattr(self, "usage", None) or {},
             "error": _exc_text(outcome.fatal) if outcome and outcome.fatal else None,
         }
         if outcome is not None:
             self._meta = meta
         return meta
 
+    def suite_result(self) -> Any:
+        """This suite's results as the results file holds them (for the regression comparison)."""
+        cached = getattr(self, "_suite_result", None)
+        if cached is not None:
+            return cached
+        from pytest_llmeval.collector import RunCollector
+
+        collector = RunCollector()
+        outcome = self.outcome
+        assert outcome is not None
+        meta = self.meta()
+        for index, case in enumerate(self.suite.cases):
+            res = outcome.cases.get(case.id)
+            if res is not None:
+                collector.add(f"case:{index}", {"type": "case", "index": index, "suite": meta,
+                                                "case": res.to_dict()})
+        for name, gate in outcome.gates.items():
+            collector.add(f"gate:{name}", {"type": "gate", "suite": meta, "aggregate": gate.aggregate.to_dict(),
+                                           "categories": [c.to_dict() for c in gate.categories]})
+        run = collector.build({})
+        self._suite_result = run.suites[0]
+        return self._suite_result
+
     def reportinfo(self) -> tuple[Path, int | None, str]:
-        return self.path, 0, str(self.path.name)
+        return self.path, 0, ""
 
 
 class LLMEvalItem(pytest.Item):
@@ -194,15 +195,19 @@ class LLMEvalItem(pytest.Item):
         self._llm_request: Any = None
 
     def fixture(self, name: str) -> Any:
-        """A fixture's value as this item sees it (so conftest overrides apply to YAML suites)."""
-        if self._llm_request is None:
-            from _pytest.fixtures import TopRequest
+        """A fixture's value as this item sees it (so conftest overrides apply to YAML suites).
 
-            fm = self.session._fixturemanager
-            self._fixtureinfo = fm.getfixtureinfo(node=self, func=None, cls=None)
-            self.fixturenames = self._fixtureinfo.names_closure
-            self.funcargs: dict[str, Any] = {}
-            self._llm_request = TopRequest(self, _ispytest=True)  # type: ignore[arg-type]
+        A ``pytest.Function`` beside the item asks for ``request``; pytest resolves it with
+        the conftest files of the suite's directory, through public API only.
+        """
+        if self._llm_request is None:
+            def llmeval_fixtures(request: pytest.FixtureRequest) -> None:
+                """Resolves the llm_* fixtures for an eval suite."""
+
+            probe = pytest.Function.from_parent(self.parent, name=f"{self.name}::fixtures",
+                                                callobj=llmeval_fixtures)
+            probe.setup()
+            self._llm_request = probe.funcargs["request"]
         return self._llm_request.getfixturevalue(name)
 
     def outcome(self) -> SuiteOutcome:
@@ -211,8 +216,11 @@ class LLMEvalItem(pytest.Item):
             raise EvalError(f"the suite could not be evaluated: {_exc_text(outcome.fatal)}")
         return outcome
 
-    def llmeval_attach(self, report: pytest.TestReport) -> None:
-        """Attach this item's payload to the report that decides its outcome."""
+    def llmeval_attach(self, report: pytest.TestReport, call: pytest.CallInfo[None]) -> None:
+        """Attach this item's payload to the report that decides its outcome; messages, not tracebacks."""
+        if call.excinfo is not None and isinstance(call.excinfo.value, (EvalFailure, EvalError, LLMEvalError)) \
+                and not report.skipped:
+            report.longrepr = str(call.excinfo.value)
         if report.when == "call" or (report.when == "setup" and not report.passed):
             payload = self.payload()
             if payload is not None:
@@ -226,14 +234,11 @@ class LLMEvalItem(pytest.Item):
             return str(excinfo.value)
         return super().repr_failure(excinfo)
 
-    def _repr_failure_py(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
-        # Setup errors (model/judge failures) read as messages, not tracebacks from inside the package.
-        if isinstance(excinfo.value, (EvalFailure, EvalError, LLMEvalError)):
-            return str(excinfo.value)
-        return super()._repr_failure_py(excinfo, style=style)
-
     def reportinfo(self) -> tuple[Path, int | None, str]:
-        return self.path, (self._line - 1) if self._line else None, f"{self.path.name}::{self.name}"
+        # The domain is the item's own name: `pytest -v` then prints the node id as it is, pasteable
+        # back (a domain with dots, such as the file name, is printed with '::' for each dot).
+        domain = self.name if "." not in self.name.split("[", 1)[0] else ""
+        return self.path, (self._line - 1) if self._line else None, domain
 
 
 class CaseItem(LLMEvalItem):
@@ -279,6 +284,8 @@ class CaseItem(LLMEvalItem):
 
 
 class GateItem(LLMEvalItem):
+    """One gate of the suite: PASS, FAIL, ERROR, or SKIP (ERROR in strict mode)."""
+
     def __init__(self, *, gate_name: str, **kwargs: Any) -> None:
         self.gate_name = gate_name
         super().__init__(**kwargs)
@@ -292,15 +299,11 @@ class GateItem(LLMEvalItem):
         gate = outcome.gates.get(self.gate_name)
         if gate is None:
             raise EvalError(f"gate '{self.gate_name}' was not evaluated")
-        if gate.skip:
-            pytest.skip(gate.skip)
         agg = gate.aggregate
-        if agg.value is not None:
-            self.user_properties.append((f"llmeval.{self.gate_name}", agg.value))
-            if agg.ci:
-                self.user_properties.append((f"llmeval.{self.gate_name}.ci",
-                                             f"{agg.ci[0]:.4f},{agg.ci[1]:.4f}"))
-            self.user_properties.append((f"llmeval.{self.gate_name}.n", agg.n))
+        if agg.skip:
+            pytest.skip(agg.skip)
+        for key, value in junit_properties(self.gate_name, agg):
+            self.user_properties.append((key, value))
         if agg.error:
             raise EvalError(f"{self.gate_name}: {agg.error}")
 
@@ -320,14 +323,91 @@ class GateItem(LLMEvalItem):
                                       error=_exc_text(self.parent.outcome.fatal)
                                       if self.parent.outcome.fatal else "not evaluated")
             return {"type": "gate", "suite": self.parent.meta(), "aggregate": missing.to_dict()}
-        agg = gate.aggregate.to_dict()
-        if gate.skip:
-            agg["details"] = {**agg.get("details", {}), "skipped": gate.skip}
+        agg = gate.aggregate
         xfail = self.get_closest_marker("xfail")
         if xfail is not None:
-            agg["details"] = {**agg.get("details", {}), "xfail": xfail.kwargs.get("reason", "")}
-        return {"type": "gate", "suite": self.parent.meta(), "aggregate": agg,
+            agg.xfail = str(xfail.kwargs.get("reason", ""))
+        return {"type": "gate", "suite": self.parent.meta(), "aggregate": agg.to_dict(),
                 "categories": [c.to_dict() for c in gate.categories], "report": gate.report}
+
+
+class RegressionItem(LLMEvalItem):
+    """``regression[<gate>]`` under ``--llmeval-compare``: the gate against the previous run.
+
+    It FAILs when the paired test finds the gate significantly worse (or worse than its
+    tolerance), and is an ERROR when the gate's cases cannot be paired with the previous
+    run's (unless ``--llmeval-compare-allow-unpaired``): a comparison that did not happen
+    never passes.
+    """
+
+    def __init__(self, *, gate_name: str, **kwargs: Any) -> None:
+        self.gate_name = gate_name
+        super().__init__(**kwargs)
+        self._comparison: Any = None
+
+    def setup(self) -> None:
+        self.outcome()
+        session = self.config.stash[SESSION_KEY]
+        self._comparison = session.regression(self.parent, self.gate_name)
+        status = self._comparison.status
+        for key, value in self._comparison.properties():
+            self.user_properties.append((f"llmeval.regression.{self.gate_name}.{key}", value))
+        if status == "error":
+            raise EvalError(f"regression[{self.gate_name}]: {self._comparison.message}")
+
+    def runtest(self) -> None:
+        if self._comparison is not None and self._comparison.status == "regressed":
+            raise EvalFailure(self._comparison.message)
+
+    def payload(self) -> dict[str, Any] | None:
+        if self._comparison is None or self.parent.outcome is None:
+            return None
+        return {"type": "regression", "suite": self.parent.meta(), "gate": self.gate_name,
+                "comparison": self._comparison.to_dict()}
+
+
+def junit_properties(name: str, agg: Any) -> list[tuple[str, Any]]:
+    """The JUnit ``<property>`` entries of a gate: value, interval, n, threshold and verdict."""
+    props: list[tuple[str, Any]] = []
+    if agg.value is not None:
+        props.append((f"llmeval.{name}", agg.value))
+        if agg.ci:
+            props.append((f"llmeval.{name}.ci", f"{agg.ci[0]:.4f},{agg.ci[1]:.4f}"))
+        props.append((f"llmeval.{name}.n", agg.n))
+    if agg.threshold is not None:
+        props.append((f"llmeval.{name}.threshold", f"{'>=' if agg.op == 'min' else '<='} {agg.threshold:g}"))
+    props.append((f"llmeval.{name}.verdict", agg.verdict))
+    return props
+
+
+def strict_error(gate: GateOutcome) -> None:
+    """In strict mode a gate that could not run is an ERROR: it never lets CI pass."""
+    agg = gate.aggregate
+    if agg.skip:
+        agg.error = (f"not evaluated: {agg.skip} (strict mode: the CI environment variable is set or "
+                     f"--llmeval-strict was given; pass --no-llmeval-strict to skip instead)")
+        agg.skip = None
+        gate.message = agg.error
+
+
+def usage_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """What one suite's evaluation added to each model's counters (so workers' usage sums exactly)."""
+    out: dict[str, Any] = {}
+    for name, now in after.items():
+        d = _diff(before.get(name, {}), now)
+        if d:
+            out[name] = d
+    return out
+
+
+def _diff(old: Any, new: Any) -> Any:
+    if isinstance(new, dict):
+        res = {k: _diff(old.get(k) if isinstance(old, dict) else None, v) for k, v in new.items()}
+        return {k: v for k, v in res.items() if v not in (None, {}, 0, 0.0)}
+    if isinstance(new, (int, float)) and not isinstance(new, bool):
+        base = old if isinstance(old, (int, float)) and not isinstance(old, bool) else 0
+        return new - base
+    return new if new != old else None
 
 
 def _exc_text(exc: BaseException | None) -> str:

@@ -50,6 +50,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="requests in flight per API provider (default 8)")
     group.addoption("--llmeval-seed", default=None, type=int, metavar="N",
                     help="seed for bootstrap intervals (default 0)")
+    group.addoption("--llmeval-strict", action="store_true", dest="llmeval_strict", default=None,
+                    help="a gate that cannot run (no judge, missing key) is an ERROR, not a SKIP "
+                         "(the default when the CI environment variable is set)")
+    group.addoption("--no-llmeval-strict", action="store_false", dest="llmeval_strict",
+                    help="a gate that cannot run is a SKIP even when CI is set")
+    group.addoption("--llmeval-max-cases", default=None, type=int, metavar="N",
+                    help="cases listed in a regression's message (default 20; the total is always given)")
+    group.addoption("--llmeval-compare-allow-unpaired", action="store_true", default=None,
+                    help="with --llmeval-compare: a gate whose cases cannot be paired with the previous "
+                         "run is skipped instead of an ERROR")
     parser.addini("llmeval_patterns", "glob patterns of eval suite files", type="linelist",
                   default=DEFAULT_PATTERNS)
     parser.addini("llmeval_model", "default model reference", default=None)
@@ -68,6 +78,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", "xdist_group(name): group items on one pytest-xdist worker")
     session = LLMEvalSession(config)
     config.stash[SESSION_KEY] = session
+    session.validate_options()
     # The session object carries the reporting hooks (logreport, sessionfinish, terminal summary).
     config.pluginmanager.register(session, "llmeval-session")
 
@@ -86,11 +97,11 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item) -> Generator[None, Any, None]:
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
     outcome = yield
     attach = getattr(item, "llmeval_attach", None)
     if attach is not None:
-        attach(outcome.get_result())
+        attach(outcome.get_result(), call)
 
 
 @pytest.hookimpl(optionalhook=True)

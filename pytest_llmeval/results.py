@@ -110,6 +110,9 @@ class CaseResult:
     """True when a sample could not be generated (as opposed to a failed check)."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Per-case data of gate kinds, keyed by kind (e.g. code execution results)."""
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    """One record per generated sample: ``latency_s``, ``input_tokens``, ``output_tokens``,
+    ``cost_usd`` and ``cached`` (a replayed answer: excluded from latency, its cost reported apart)."""
 
     def to_dict(self) -> dict[str, Any]:
         # Written out (not dataclasses.asdict, which deep-copies): one of these per case and per run.
@@ -120,6 +123,7 @@ class CaseResult:
             "tags": list(self.tags), "baseline_output": self.baseline_output,
             "samples": list(self.samples), "judge": dict(self.judge), "fields": dict(self.fields),
             "generation_error": self.generation_error, "extra": dict(self.extra),
+            "requests": list(self.requests),
         })
 
     @classmethod

@@ -37,18 +37,73 @@ class LLMEvalSession:
         self.config = config
         self.is_worker = hasattr(config, "workerinput")
         self.rootdir = Path(str(config.rootpath))
-        self.records: dict[str, dict[str, Any]] = {}
+        from pytest_llmeval.collector import RunCollector
+
+        self.collector = RunCollector()
         self._models: dict[str, Any] = {}
         self._named: dict[str, Any] | None = None
         self._cache: Any = None
         self._cache_opened = False
         self._judges: dict[str, Any] = {}
-        self.regressions: list[str] = []
         self._run: Any = None
         self._comparison: Any = None
-        self._compare_error: str | None = None
         self._old: Any = None
+        self._suite_comparisons: dict[str, Any] = {}
         self.bad_suites = 0
+
+    def validate_options(self) -> None:
+        """Bad ``--llmeval-*`` values are usage errors (exit 4) before anything runs."""
+        alpha = self.option("llmeval_alpha")
+        if alpha is not None and not 0 < alpha < 1:
+            raise pytest.UsageError(f"--llmeval-alpha: expected a significance level between 0 and 1 "
+                                    f"(e.g. 0.05), got {alpha!r}")
+        max_reg = self.option("llmeval_max_regression")
+        if max_reg is not None and not max_reg >= 0:
+            raise pytest.UsageError(f"--llmeval-max-regression: expected a tolerance >= 0, got {max_reg!r}")
+        max_cases = self.option("llmeval_max_cases")
+        if max_cases is not None and max_cases < 1:
+            raise pytest.UsageError(f"--llmeval-max-cases: expected a positive integer, got {max_cases!r}")
+        if self.compare_enabled():
+            self.old_run()
+
+    @property
+    def strict(self) -> bool:
+        """Strict mode: a gate that cannot run is an ERROR (default when ``CI`` is set)."""
+        value = self.config.getoption("llmeval_strict", None)
+        if value is None:
+            return bool(os.environ.get("CI"))
+        return bool(value)
+
+    # ------------------------------------------------------------------ regressions
+
+    def compare_enabled(self) -> bool:
+        return bool(self.option("llmeval_compare"))
+
+    def old_run(self) -> Any:
+        """The previous run of ``--llmeval-compare``; an unreadable file is a usage error."""
+        if self._old is None:
+            from pytest_llmeval.results import load_results
+
+            path = Path(str(self.option("llmeval_compare")))
+            try:
+                self._old = load_results(path)
+            except (OSError, ValueError) as exc:
+                raise pytest.UsageError(f"--llmeval-compare: {exc}") from None
+        return self._old
+
+    def regression(self, node: Any, gate: str) -> Any:
+        """``regression[gate]`` of a suite node (its comparison computed once per suite)."""
+        from pytest_llmeval.gates.regression import DEFAULT_MAX_CASES, compare_suite, regression_outcome
+
+        new = node.suite_result()
+        key = new.file
+        if key not in self._suite_comparisons:
+            self._suite_comparisons[key] = compare_suite(
+                self.old_run(), new, alpha=self.option("llmeval_alpha") or 0.05,
+                max_regression=self.option("llmeval_max_regression"), seed=self.seed)
+        return regression_outcome(self._suite_comparisons[key], new, gate,
+                                  allow_unpaired=bool(self.option("llmeval_compare_allow_unpaired")),
+                                  max_cases=self.option("llmeval_max_cases") or DEFAULT_MAX_CASES)
 
     # ------------------------------------------------------------------ settings
 
@@ -265,56 +320,20 @@ class LLMEvalSession:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         payload = getattr(report, "llmeval", None)
         if payload is not None and not self.is_worker:
-            self.records[report.nodeid] = payload
+            self.collector.add(report.nodeid, payload)
 
     def build_run(self) -> Any:
-        from pytest_llmeval.results import AggregateResult, CaseResult, RunResult, SuiteResult
-
-        suites: dict[str, SuiteResult] = {}
-        order: dict[str, list[tuple[int, CaseResult]]] = {}
-        models: dict[str, Any] = {}
-        usage: dict[str, Any] = {}
-        for payload in self.records.values():
-            meta = payload["suite"]
-            sr = suites.get(meta["file"])
-            if sr is None:
-                sr = suites[meta["file"]] = SuiteResult(
-                    name=meta["name"], file=meta["file"], model=meta.get("model"),
-                    baseline=meta.get("baseline"), n_cases=meta.get("n_cases", 0),
-                    suite_hash=meta.get("suite_hash"), error=meta.get("error"))
-                order[meta["file"]] = []
-            for w in meta.get("warnings", []):
-                if w not in sr.warnings:
-                    sr.warnings.append(w)
-            models.update(meta.get("models", {}))
-            for name, u in (meta.get("usage") or {}).items():
-                usage[name] = u
-            if payload["type"] == "case":
-                order[meta["file"]].append((payload["index"], CaseResult.from_dict(payload["case"])))
-            else:
-                agg = AggregateResult.from_dict(payload["aggregate"])
-                sr.aggregates.append(agg)
-                if payload.get("categories"):
-                    sr.categories[agg.name] = [AggregateResult.from_dict(c) for c in payload["categories"]]
-                if payload.get("report"):
-                    sr.reports[agg.name] = payload["report"]
-        for file, sr in suites.items():
-            sr.cases = [c for _, c in sorted(order[file], key=lambda t: t[0])]
-        return RunResult(suites=sorted(suites.values(), key=lambda s: s.file), models=models,
-                         settings=self.settings(), usage=usage)
+        return self.collector.build(self.settings())
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        if self.is_worker or not self.records:
+        if self.is_worker or not self.collector:
             return
         self._run = run = self.build_run()
         json_path = self.option("llmeval_json")
         if json_path:
             run.save(json_path)
-        old_path = self.option("llmeval_compare")
-        if old_path:
-            self._compare(run, Path(old_path))
-            if self.regressions and session.exitstatus == 0:
-                session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        if self.compare_enabled():
+            self._comparison = self._display_comparison(run)
         html_path = self.option("llmeval_html")
         if html_path:
             from pytest_llmeval.report.html import write_html
@@ -325,22 +344,29 @@ class LLMEvalSession:
 
             append_github_summary(run, self._comparison)
 
-    def _compare(self, run: Any, old_path: Path) -> None:
-        from pytest_llmeval.compare import compare_runs
-        from pytest_llmeval.results import load_results
+    def _display_comparison(self, run: Any) -> Any:
+        """The comparison shown in the summary and reports: the suites' own, merged (same verdicts)."""
+        from pytest_llmeval.compare import Comparison
+        from pytest_llmeval.gates.regression import compare_suite
 
-        try:
-            old = load_results(old_path)
-        except (OSError, ValueError) as exc:
-            self._compare_error = f"--llmeval-compare: {exc}"
-            self.regressions.append(self._compare_error)
-            return
-        self._old = old
-        alpha = self.option("llmeval_alpha") or 0.05
-        comparison = compare_runs(old, run, alpha=alpha,
-                                  max_regression=self.option("llmeval_max_regression"), seed=self.seed)
-        self._comparison = comparison
-        self.regressions.extend(f"{g.suite}::{g.name}" for g in comparison.regressions)
+        old = self.old_run()
+        merged = Comparison(alpha=self.option("llmeval_alpha") or 0.05, old_created=old.created,
+                            new_created=run.created)
+        for suite in run.suites:
+            comparison = self._suite_comparisons.get(suite.file)
+            if comparison is None:
+                comparison = compare_suite(old, suite, alpha=merged.alpha,
+                                           max_regression=self.option("llmeval_max_regression"),
+                                           seed=self.seed)
+            if comparison is None:
+                merged.new_suites.append(suite.file)
+                continue
+            merged.suites.extend(comparison.suites)
+            merged.warnings.extend(w for w in comparison.warnings if w not in merged.warnings)
+            merged.notes.extend(n for n in comparison.notes if n not in merged.notes)
+        files = {s.file for s in run.suites}
+        merged.missing_suites = [s.file or s.name for s in old.suites if s.file not in files]
+        return merged
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.is_worker or self._run is None:
@@ -348,9 +374,8 @@ class LLMEvalSession:
         from pytest_llmeval.report.terminal import write_summary
 
         write_summary(terminalreporter, self._run, verbosity=self.config.get_verbosity())
-        if self._compare_error:
-            terminalreporter.write_line(self._compare_error, red=True)
-        elif self._comparison is not None:
+        self._write_not_evaluated(terminalreporter)
+        if self._comparison is not None:
             terminalreporter.section("llmeval: comparison with the baseline run", sep="-")
             for line in self._comparison.format_text().splitlines():
                 terminalreporter.write_line(line)
@@ -360,6 +385,25 @@ class LLMEvalSession:
         html_path = self.option("llmeval_html")
         if html_path:
             terminalreporter.write_line(f"llmeval: HTML report written to {html_path}")
+
+    def _write_not_evaluated(self, terminalreporter: Any) -> None:
+        """Gates that did not run are counted on the summary's last line, strict mode or not."""
+        skipped = [(s.file, a) for s in self._run.suites for a in s.aggregates if a.verdict == "skip"]
+        errored = [(s.file, a) for s in self._run.suites for a in s.aggregates if a.verdict == "error"]
+        total = sum(len(s.aggregates) for s in self._run.suites)
+        if not skipped and not errored:
+            terminalreporter.write_line(f"llmeval: {total} gates evaluated, 0 not evaluated")
+            return
+        parts = []
+        if errored:
+            parts.append(f"{len(errored)} ERROR")
+        if skipped:
+            parts.append(f"{len(skipped)} skipped ({', '.join(f'{f}::{a.name}' for f, a in skipped[:5])}"
+                         f"{' ...' if len(skipped) > 5 else ''})")
+        mode = "strict" if self.strict else "not strict: skipped gates do not fail the run"
+        terminalreporter.write_line(f"llmeval: {total - len(skipped) - len(errored)} of {total} gates "
+                                    f"evaluated; not evaluated: {', '.join(parts)} [{mode}]",
+                                    yellow=True, bold=True)
 
     def usage(self) -> dict[str, Any]:
         """Per model: API usage (tokens, retries, cost) and cache hits, judges' models included."""

@@ -19,14 +19,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from pytest_llmeval.gates.judge_score import ScoreJudgeSpec
+from pytest_llmeval.gates.win_rate import PairwiseJudgeSpec
 
 from pytest_llmeval.errors import ConfigError, SpecError
+from pytest_llmeval.gates.base import Gate
 
 CASE_RESERVED = {"id", "reference", "assert", "category", "difficulty", "tags"}
 CHECK_KINDS = ("equals", "contains", "not_contains", "regex", "is_json", "json_schema",
                "max_length", "python")
-GATE_OPTIONS = {"min", "max", "confidence", "case_min", "per_category", "metric", "max_regression"}
 
 
 # --------------------------------------------------------------------------- YAML with lines
@@ -137,7 +140,7 @@ def load_yaml(path: Path) -> Any:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
 
 
 class GenerationSpec(_Strict):
@@ -159,31 +162,49 @@ class Message(_Strict):
     content: str
 
 
-class ScoreJudgeSpec(_Strict):
-    criteria: str | None = None
-    min_mean: float | None = None
-    confidence: float | None = Field(default=None, gt=0, lt=1)
-    rubric: dict[str, str] | None = None
+class JudgeOptions(BaseModel):
+    """``judge.options``: the judge's own options; the rest go to its backend (API or local model)."""
+
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
+
     scale: tuple[int, int] | None = None
-    max_regression: float | None = None
+    rubric: dict[str, str] | list[str] | None = None
+    swap: bool | None = None
 
-
-class PairwiseJudgeSpec(_Strict):
-    against: str = "baseline"
-    criteria: str | None = None
-    min_win_rate: float | None = Field(default=None, ge=0, le=1)
-    confidence: float | None = Field(default=None, gt=0, lt=1)
-    swap: bool = True
-    max_regression: float | None = None
+    @field_validator("scale")
+    @classmethod
+    def _scale(cls, v: Any) -> Any:
+        if v is not None and not v[0] < v[1]:
+            raise ValueError(f"scale must be [lowest, highest] with lowest < highest, got {list(v)}")
+        return v
 
 
 class JudgeSpec(_Strict):
     model: str | None = None
-    options: dict[str, Any] = Field(default_factory=dict)
+    options: JudgeOptions = Field(default_factory=JudgeOptions)
     prompt_score: str | None = None
     prompt_pairwise: str | None = None
     score: ScoreJudgeSpec | None = None
     pairwise: PairwiseJudgeSpec | None = None
+
+    @model_validator(mode="after")
+    def _thresholds_on_scale(self) -> JudgeSpec:
+        if self.score is None and self.pairwise is None:
+            raise ValueError("judge: needs 'score:' and/or 'pairwise:'")
+        if self.score is not None:
+            from pytest_llmeval.judge.base import DEFAULT_RUBRIC_SCALE, DEFAULT_SCALE
+
+            rubric = self.score.rubric or self.options.rubric
+            lo, hi = self.options.scale or (DEFAULT_RUBRIC_SCALE if rubric else DEFAULT_SCALE)
+            for key in ("min_mean", "case_min"):
+                value = getattr(self.score, key)
+                if value is not None and not lo <= value <= hi:
+                    raise ValueError(f"score.{key}: {value:g} is outside the judge's scale [{lo}, {hi}] "
+                                     f"(set judge.options.scale to change it)")
+            if self.score.max_regression is not None and self.score.max_regression > hi - lo:
+                raise ValueError(f"score.max_regression: {self.score.max_regression:g} is larger than the "
+                                 f"scale [{lo}, {hi}]")
+        return self
 
 
 class SuiteSpec(_Strict):
@@ -204,9 +225,10 @@ class SuiteSpec(_Strict):
     metrics: dict[str, Any] = Field(default_factory=dict)
     assert_: list[Any] = Field(default_factory=list, alias="assert")
     judge: JudgeSpec | None = None
-    contamination: dict[str, Any] | None = None
     tags: list[str] = Field(default_factory=list)
     xfail: dict[str, str] = Field(default_factory=dict)
+    sections: dict[str, Any] = Field(default_factory=dict, exclude=True)
+    """Validated specs of the gate kinds' own sections (``contamination:``, ``latency:``...), by key."""
 
 
 # --------------------------------------------------------------------------- runtime objects
@@ -223,30 +245,6 @@ class Check:
 
     def describe(self) -> str:
         return f"{self.kind}: {self.value!r}"
-
-
-@dataclass(frozen=True)
-class Gate:
-    """A metric threshold: ``metrics: {name: {min: ..., <metric options>}}``."""
-
-    name: str
-    metric: str
-    metric_options: dict[str, Any]
-    min: float | None = None
-    max: float | None = None
-    confidence: float | None = None
-    case_min: float | None = None
-    per_category: bool = False
-    max_regression: float | None = None
-    line: int | None = None
-
-    @property
-    def threshold(self) -> float | None:
-        return self.min if self.min is not None else self.max
-
-    @property
-    def op(self) -> str:
-        return "max" if self.max is not None and self.min is None else "min"
 
 
 @dataclass
@@ -277,6 +275,7 @@ class Suite:
     spec: SuiteSpec
     cases: list[Case]
     gates: list[Gate]
+    """Every gate the suite declares, in file order (metrics, judge, then the kinds' own sections)."""
     suite_hash: str
     template_fields: list[str]
 
@@ -353,23 +352,36 @@ def _fields_of(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     return [f.alias or name for name, f in getattr(current, "model_fields", {}).items()]
 
 
-def _validation_error(exc: ValidationError, data: Any, path: Path) -> SpecError:
+def _validation_error(exc: ValidationError, data: Any, path: Path, *, prefix: tuple[Any, ...] = (),
+                      model: type[BaseModel] | None = SuiteSpec) -> SpecError:
+    """A pydantic error as a SpecError: each problem with its line, key path and a "did you mean"."""
     problems = []
     first_line = None
     for err in exc.errors():
-        loc = tuple(err["loc"])
+        inner = tuple(err["loc"])
+        loc = prefix + inner
         line = line_of(data, loc)
         first_line = first_line or line
         key = _loc_str(loc)
         if err["type"] == "extra_forbidden":
-            hint = _did_you_mean(str(loc[-1]), _fields_of(SuiteSpec, loc))
-            msg = f"unknown key '{loc[-1]}'.{hint}"
+            if model is SuiteSpec and len(inner) == 1:
+                known = _fields_of(SuiteSpec, inner) + list(section_keys())
+            elif model is not None:
+                known = _fields_of(model, inner)
+            else:
+                from pytest_llmeval.gates.metric import GATE_KEYS
+
+                known = list(GATE_KEYS)
+            msg = f"unknown key '{loc[-1]}'.{_did_you_mean(str(loc[-1]), known)}"
         elif err["type"] == "missing":
             msg = f"missing required key '{loc[-1]}'"
         else:
             got = err.get("input")
             got_s = repr(got) if not isinstance(got, (dict, list)) else type(got).__name__
-            msg = f"{err['msg']} (got {got_s})"
+            text = err["msg"].removeprefix("Value error, ")
+            msg = f"{text} (got {got_s})" if "(got" not in text and err["type"] != "value_error" else text
+            if err["type"] in ("finite_number",):
+                msg = f"expected a finite number (NaN and infinity are not thresholds), got {got_s}"
         where = f"line {line}: " if line else ""
         problems.append(f"{where}{key}: {msg}" if key else f"{where}{msg}")
     return SpecError("invalid suite:\n  " + "\n  ".join(problems), path=str(path), line=first_line)
@@ -601,44 +613,67 @@ def _missing_field(cid: str, name: str, fields: dict[str, Any], src: str, line: 
 
 
 def parse_gates(metrics: dict[str, Any], data: Any, path: Path) -> list[Gate]:
-    from pytest_llmeval.metrics.base import build_metric
+    """One metric gate per ``metrics:`` entry, validated (options, metric, thresholds in range)."""
+    from pytest_llmeval.gates.metric import MetricGate
 
-    gates = []
+    gates: list[Gate] = []
     for name, raw in metrics.items():
         line = line_of(data, ("metrics", name))
         where = f"metrics.{name}"
-        if raw is None:
-            opts: dict[str, Any] = {}
-        elif isinstance(raw, (int, float)) and not isinstance(raw, bool):
-            opts = {"min": float(raw)}
-        elif isinstance(raw, dict):
-            opts = dict(raw)
-        else:
-            raise SpecError(f"{where}: expected a mapping like {{min: 0.8}} or a number (the minimum), "
-                            f"got {raw!r}", path=str(path), line=line, key=where)
-        gate_opts = {k: opts.pop(k) for k in list(opts) if k in GATE_OPTIONS}
-        metric = str(gate_opts.pop("metric", name))
-        for key in ("min", "max", "case_min", "max_regression"):
-            v = gate_opts.get(key)
-            if v is not None and (not isinstance(v, (int, float)) or isinstance(v, bool)):
-                raise SpecError(f"{where}.{key}: expected a number, got {v!r}", path=str(path),
-                                line=line, key=f"{where}.{key}")
-        if gate_opts.get("min") is not None and gate_opts.get("max") is not None:
-            raise SpecError(f"{where}: give 'min' or 'max', not both", path=str(path), line=line)
-        conf = gate_opts.get("confidence")
-        if conf is not None and not (isinstance(conf, (int, float)) and 0 < conf < 1):
-            raise SpecError(f"{where}.confidence: expected a number between 0 and 1 (e.g. 0.95), "
-                            f"got {conf!r}", path=str(path), line=line)
         try:
-            build_metric(metric, opts)
-        except ConfigError as exc:
-            raise SpecError(str(exc), path=str(path), line=line, key=where) from None
-        gates.append(Gate(name=name, metric=metric, metric_options=opts, min=gate_opts.get("min"),
-                          max=gate_opts.get("max"), confidence=conf,
-                          case_min=gate_opts.get("case_min"),
-                          per_category=bool(gate_opts.get("per_category", False)),
-                          max_regression=gate_opts.get("max_regression"), line=line))
+            gates.append(MetricGate.build(str(name), raw, line))
+        except ValidationError as exc:
+            raise _validation_error(exc, data, path, prefix=("metrics", name), model=None) from None
+        except (ConfigError, ValueError) as exc:
+            raise SpecError(f"{where}: {exc}", path=str(path), line=line, key=where) from None
     return gates
+
+
+def judge_gates(spec: SuiteSpec, defaults: dict[str, str | None], data: Any) -> list[Gate]:
+    """``judge_score`` and ``win_rate[model>against]``, named once here for every report."""
+    from pytest_llmeval.gates.judge_score import JudgeScoreGate
+    from pytest_llmeval.gates.win_rate import WinRateGate, win_rate_name
+
+    j = spec.judge
+    if j is None:
+        return []
+    gates: list[Gate] = []
+    if j.score is not None:
+        gates.append(JudgeScoreGate("judge_score", j.score, line_of(data, ("judge", "score"))))
+    if j.pairwise is not None:
+        model = spec.model or defaults.get("model") or "llm_model"
+        against = j.pairwise.against
+        if against == "baseline":
+            against = spec.baseline or defaults.get("baseline") or "llm_baseline"
+        gates.append(WinRateGate(win_rate_name(model, against), j.pairwise,
+                                 line_of(data, ("judge", "pairwise"))))
+    return gates
+
+
+def section_keys() -> dict[str, Any]:
+    """Top-level keys owned by registered gate kinds (``contamination``, ``latency``, ``cost``, ...)."""
+    from pytest_llmeval.gates.registry import sections
+
+    return sections()
+
+
+def split_sections(data: dict[str, Any], path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The suite mapping without the gate kinds' sections, and those sections validated."""
+    kinds = section_keys()
+    rest = LineDict()
+    rest.line = getattr(data, "line", None)
+    rest.lines = dict(getattr(data, "lines", {}))
+    validated: dict[str, Any] = {}
+    for key, value in data.items():
+        cls = kinds.get(key)
+        if cls is None:
+            rest[key] = value
+            continue
+        try:
+            validated[key] = cls.Spec.model_validate(value)
+        except ValidationError as exc:
+            raise _validation_error(exc, data, path, prefix=(key,), model=cls.Spec) from None
+    return rest, validated
 
 
 def parse_metric_shorthand(entries: list[str]) -> dict[str, Any]:
@@ -675,9 +710,17 @@ def file_hash(*paths: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def load_suite(path: Path, *, default_metrics: dict[str, Any] | None = None) -> Suite:
-    """Load and validate a suite file (``*.eval.yaml``/``.yml`` or a bare ``*.eval.jsonl``)."""
+def load_suite(path: Path, *, default_metrics: dict[str, Any] | None = None,
+               defaults: dict[str, str | None] | None = None) -> Suite:
+    """Load and validate a suite file (``*.eval.yaml``/``.yml`` or a bare ``*.eval.jsonl``).
+
+    Args:
+        path: the suite file.
+        default_metrics: metric gates for a bare ``*.eval.jsonl`` (ini ``llmeval_metrics``).
+        defaults: the run's default ``model`` and ``baseline`` references (they name pairwise gates).
+    """
     path = Path(path)
+    defaults = defaults or {}
     if path.suffix.lower() == ".jsonl":
         return _load_jsonl_suite(path, default_metrics or {})
     data = load_yaml(path)
@@ -687,10 +730,12 @@ def load_suite(path: Path, *, default_metrics: dict[str, Any] | None = None) -> 
     if not isinstance(data, dict):
         raise SpecError(f"a suite must be a YAML mapping with keys like prompt/cases/metrics, got "
                         f"{type(data).__name__}", path=str(path), line=getattr(data, "line", 1))
+    rest, sections = split_sections(data, path)
     try:
-        spec = SuiteSpec.model_validate(data)
+        spec = SuiteSpec.model_validate(rest)
     except ValidationError as exc:
         raise _validation_error(exc, data, path) from None
+    spec.sections = sections
     if spec.prompt is not None and spec.messages is not None:
         raise SpecError("give 'prompt' or 'messages', not both", path=str(path),
                         line=line_of(data, ("messages",)))
@@ -727,10 +772,30 @@ def load_suite(path: Path, *, default_metrics: dict[str, Any] | None = None) -> 
     if spec.prompt is None and spec.messages is None:
         _require_prompt_field(cases)
     gates = parse_gates(spec.metrics or default_metrics or {}, data, path)
-    _check_judge(spec, data, path)
+    gates += judge_gates(spec, defaults, data)
+    kinds = section_keys()
+    for key, section in sections.items():
+        gates += kinds[key].from_section(section, suite_spec=spec, line=line_of(data, (key,)))
+    _check_gate_names(gates, spec, data, path)
     name = spec.name or path.name.split(".eval.")[0]
     return Suite(name=name, path=path, spec=spec, cases=cases, gates=gates,
                  suite_hash=file_hash(*hash_paths), template_fields=uniq)
+
+
+def _check_gate_names(gates: list[Gate], spec: SuiteSpec, data: Any, path: Path) -> None:
+    """Gate names are item names: unique, and every ``xfail:`` entry must name one."""
+    seen: dict[str, int | None] = {}
+    for g in gates:
+        if g.name in seen:
+            raise SpecError(f"two gates are named '{g.name}' (first at line {seen[g.name]}); rename one "
+                            f"(metrics: {{other_name: {{metric: ...}}}})", path=str(path), line=g.line)
+        seen[g.name] = g.line
+    for name in spec.xfail:
+        if name not in seen:
+            hint = _did_you_mean(name, list(seen))
+            raise SpecError(f"xfail names '{name}', which is not a gate of this suite.{hint} Gates: "
+                            f"{', '.join(seen) or 'none'}", path=str(path), line=line_of(data, ("xfail", name)),
+                            key=f"xfail.{name}")
 
 
 def _require_prompt_field(cases: list[Case]) -> None:
@@ -738,15 +803,6 @@ def _require_prompt_field(cases: list[Case]) -> None:
         if "prompt" not in c.fields and "messages" not in c.fields:
             raise SpecError(f"case '{c.id}': no 'prompt' (or 'messages') field, and the suite has no "
                             f"'prompt:' template", path=c.source, line=c.line)
-
-
-def _check_judge(spec: SuiteSpec, data: Any, path: Path) -> None:
-    j = spec.judge
-    if j is None:
-        return
-    if j.score is None and j.pairwise is None:
-        raise SpecError("judge: needs 'score:' and/or 'pairwise:'", path=str(path),
-                        line=line_of(data, ("judge",)), key="judge")
 
 
 def _load_jsonl_suite(path: Path, default_metrics: dict[str, Any]) -> Suite:

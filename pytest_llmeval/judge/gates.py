@@ -9,11 +9,10 @@ error: never a silent pass or fail.
 
 from __future__ import annotations
 
-import difflib
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_llmeval.errors import ConfigError
 from pytest_llmeval.judge.base import CompareRequest, Judge, ScoreRequest, parse_rubric
@@ -22,8 +21,10 @@ from pytest_llmeval.judge.verdicts import PairVerdict, ScoreVerdict
 from pytest_llmeval.results import AggregateResult
 from pytest_llmeval.stats import bootstrap_mean, clears, sign_test, win_rate
 
-SCORE_KEYS = ("criteria", "min_mean", "min", "confidence", "rubric")
-PAIRWISE_KEYS = ("against", "criteria", "min_win_rate", "min", "confidence", "swap")
+if TYPE_CHECKING:
+    from pytest_llmeval.gates.judge_score import ScoreJudgeSpec
+    from pytest_llmeval.gates.win_rate import PairwiseJudgeSpec
+
 SHOW_CASES = 5
 """How many lowest-scored / lost cases a failure message shows in full."""
 SHOW_CHARS = 600
@@ -42,8 +43,8 @@ class JudgeCase:
 
 
 @dataclass
-class GateOutcome:
-    """A judge gate's result.
+class JudgeGateResult:
+    """A judge gate's computation.
 
     Attributes:
         aggregate: the gate's aggregate (``passed`` None and ``error`` set when a
@@ -57,40 +58,19 @@ class GateOutcome:
     message: str = ""
 
 
-def _check_config(config: Mapping[str, Any], known: Sequence[str], where: str) -> None:
+def _validated(model: type[Any], config: Any, where: str) -> Any:
+    """A spec from a mapping (Python callers), with the schema's own errors."""
+    from pydantic import ValidationError
+
+    if isinstance(config, model):
+        return config
     if not isinstance(config, Mapping):
         raise ConfigError(f"{where} must be a mapping of options, got {config!r}")
-    for key in config:
-        if key not in known:
-            close = difflib.get_close_matches(str(key), list(known), n=1)
-            hint = f" Did you mean '{close[0]}'?" if close else ""
-            raise ConfigError(f"{where}: unknown option '{key}'.{hint} "
-                              f"Known options: {', '.join(known)}.")
-
-
-def _threshold(config: Mapping[str, Any], key: str, where: str,
-               bounds: tuple[float, float] | None = None) -> float | None:
-    if key in config and "min" in config:
-        raise ConfigError(f"{where}: give either '{key}' or 'min', not both")
-    value = config.get(key, config.get("min"))
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{where}.{key} must be a number, got {value!r}")
-    if bounds and not bounds[0] <= value <= bounds[1]:
-        raise ConfigError(f"{where}.{key} must be between {bounds[0]} and {bounds[1]}, "
-                          f"got {value!r}")
-    return float(value)
-
-
-def _gate_confidence(config: Mapping[str, Any], where: str) -> float | None:
-    value = config.get("confidence")
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
-        raise ConfigError(f"{where}.confidence must be a number between 0 and 1 (e.g. 0.95), "
-                          f"got {value!r}")
-    return float(value)
+    try:
+        return model.model_validate(dict(config))
+    except ValidationError as exc:
+        raise ConfigError(f"{where}: " + "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'options'}: {e['msg']}" for e in exc.errors())) from None
 
 
 def _excerpt(text: str | None) -> str:
@@ -124,8 +104,8 @@ def _verdict_line(name: str, value: float, ci: tuple[float, float], n: int, leve
     return f"{head} {state}: {what} {rule}"
 
 
-def run_score_gate(judge: Judge, cases: Sequence[JudgeCase], config: Mapping[str, Any], *,
-                   confidence: float, seed: int) -> GateOutcome:
+def run_score_gate(judge: Judge, cases: Sequence[JudgeCase], config: Mapping[str, Any] | ScoreJudgeSpec, *,
+                   confidence: float, seed: int, name: str = "judge_score") -> JudgeGateResult:
     """The ``judge_score`` gate: mean judge score with a bootstrap interval vs ``min_mean``.
 
     Args:
@@ -135,13 +115,15 @@ def run_score_gate(judge: Judge, cases: Sequence[JudgeCase], config: Mapping[str
         confidence: the suite's interval level (the gate's own ``confidence`` wins).
         seed: bootstrap seed.
     """
+    from pytest_llmeval.gates.judge_score import ScoreJudgeSpec
+
     where = "judge.score"
-    _check_config(config, SCORE_KEYS, where)
-    threshold = _threshold(config, "min_mean", where)
-    gate_conf = _gate_confidence(config, where)
+    spec = _validated(ScoreJudgeSpec, config, where)
+    threshold = spec.min_mean
+    gate_conf = spec.confidence
     level = gate_conf if gate_conf is not None else confidence
-    rubric = parse_rubric(config.get("rubric"), f"{where}.rubric")
-    criteria = config.get("criteria")
+    rubric = parse_rubric(spec.rubric, f"{where}.rubric")
+    criteria = spec.criteria
     judged = [c for c in cases if c.output is not None]
     outcomes = judge.score_many([ScoreRequest(c.prompt, c.output or "", criteria, c.reference,
                                               rubric) for c in judged])
@@ -159,21 +141,29 @@ def run_score_gate(judge: Judge, cases: Sequence[JudgeCase], config: Mapping[str
             per_case[case.id] = out.to_dict()
     for case_id, err in failed:
         per_case.setdefault(case_id, {"error": str(err)})
-    agg = AggregateResult(name="judge_score", value=None, n=len(good), threshold=threshold,
+    agg = AggregateResult(name=name, value=None, n=len(good), threshold=threshold,
                           op="min", confidence=gate_conf, kind="judge_score", method="bootstrap",
                           details={"judge": judge.name, "criteria": criteria})
     if not cases:
         agg.error = "the suite has no cases to judge"
-        return GateOutcome(agg, per_case, agg.error)
+        return JudgeGateResult(agg, per_case, agg.error)
     if failed:
         agg.error = _error_text(failed)
         agg.details["n_errors"] = len(failed)
-        return GateOutcome(agg, per_case, agg.error)
+        return JudgeGateResult(agg, per_case, agg.error)
     scores = [v.score for _, v in good]
     est = bootstrap_mean(scores, level, seed=seed)
     agg.value, agg.ci = est.value, (est.low, est.high)
     agg.passed = clears(est, threshold, "min", gate_conf) if threshold is not None else None
     scale = good[0][1].scale
+    if spec.case_min is not None:
+        below = [c.id for c, v in good if v.score < spec.case_min]
+        agg.details["case_min"] = spec.case_min
+        agg.details["below_case_min"] = below
+        for c, v in good:
+            per_case[c.id]["case_min_passed"] = v.score >= spec.case_min
+    if spec.max_regression is not None:
+        agg.details["max_regression"] = spec.max_regression
     agg.details.update({
         "mean": est.value, "scale": list(scale),
         "histogram": {str(k): v for k, v in sorted(Counter(round(s) for s in scores).items())},
@@ -192,12 +182,13 @@ def run_score_gate(judge: Judge, cases: Sequence[JudgeCase], config: Mapping[str
         lines.append(f"    prompt:\n{_indent(_excerpt(case.prompt))}")
         lines.append(f"    output:\n{_indent(_excerpt(case.output))}")
         lines.append(f"    judge's reasoning:\n{_indent(v.reasoning or '<none>')}")
-    return GateOutcome(agg, per_case, "\n".join(lines))
+    return JudgeGateResult(agg, per_case, "\n".join(lines))
 
 
-def run_pairwise_gate(judge: Judge, cases: Sequence[JudgeCase], config: Mapping[str, Any], *,
+def run_pairwise_gate(judge: Judge, cases: Sequence[JudgeCase],
+                      config: Mapping[str, Any] | PairwiseJudgeSpec, *,
                       model_name: str, baseline_name: str, confidence: float,
-                      seed: int) -> GateOutcome:
+                      seed: int, name: str | None = None) -> JudgeGateResult:
     """The ``win_rate[model>baseline]`` gate: (W + T/2)/n with a bootstrap interval.
 
     Also reports W/L/T, the sign-test p value of W vs L, position consistency,
@@ -205,16 +196,16 @@ def run_pairwise_gate(judge: Judge, cases: Sequence[JudgeCase], config: Mapping[
     win rate. The message lists the cases the model lost, with both outputs and
     the judge's reasoning.
     """
+    from pytest_llmeval.gates.win_rate import PairwiseJudgeSpec
+
     where = "judge.pairwise"
-    _check_config(config, PAIRWISE_KEYS, where)
-    threshold = _threshold(config, "min_win_rate", where, bounds=(0.0, 1.0))
-    gate_conf = _gate_confidence(config, where)
+    spec = _validated(PairwiseJudgeSpec, config, where)
+    threshold = spec.min_win_rate
+    gate_conf = spec.confidence
     level = gate_conf if gate_conf is not None else confidence
-    swap = config.get("swap")
-    if swap is not None and not isinstance(swap, bool):
-        raise ConfigError(f"{where}.swap must be true or false, got {swap!r}")
-    criteria = config.get("criteria")
-    name = f"win_rate[{model_name}>{baseline_name}]"
+    swap = spec.swap
+    criteria = spec.criteria
+    name = name or f"win_rate[{model_name}>{baseline_name}]"
     judged = [c for c in cases if c.output is not None and c.baseline_output is not None]
     outcomes = judge.compare_many([
         CompareRequest(c.prompt, c.output or "", c.baseline_output or "", criteria, c.reference,
@@ -242,20 +233,35 @@ def run_pairwise_gate(judge: Judge, cases: Sequence[JudgeCase], config: Mapping[
                                                      "baseline": baseline_name})
     if not cases:
         agg.error = "the suite has no cases to compare"
-        return GateOutcome(agg, per_case, agg.error)
+        return JudgeGateResult(agg, per_case, agg.error)
     if failed:
         agg.error = _error_text(failed)
         agg.details["n_errors"] = len(failed)
-        return GateOutcome(agg, per_case, agg.error)
+        return JudgeGateResult(agg, per_case, agg.error)
     stats = pair_stats([v for _, v in good])
     est = win_rate(stats.wins, stats.losses, stats.ties, level, seed=seed)
     p_value = sign_test(stats.wins, stats.losses)
     agg.value, agg.ci = est.value, (est.low, est.high)
     agg.passed = clears(est, threshold, "min", gate_conf) if threshold is not None else None
     agg.details.update({**stats.to_dict(), "sign_test_p": p_value})
+    lc = stats.to_dict().get("lc_win_rate")
+    if spec.min_lc_win_rate is not None:
+        agg.details["min_lc_win_rate"] = spec.min_lc_win_rate
+        if lc is None:
+            agg.error = ("the length-controlled win rate could not be computed (it needs wins and losses "
+                         "of both lengths); remove min_lc_win_rate or add cases")
+            return JudgeGateResult(agg, per_case, agg.error)
+        lc_ok = lc >= spec.min_lc_win_rate
+        agg.details["lc_passed"] = lc_ok
+        agg.passed = lc_ok if agg.passed is None else (agg.passed and lc_ok)
+    if spec.max_regression is not None:
+        agg.details["max_regression"] = spec.max_regression
     head = _verdict_line(name, est.value, (est.low, est.high), est.n, level, threshold,
                          gate_conf, agg.passed, "win rate (W + T/2)/n")
     lines = [head, _stats_line(stats.to_dict(), p_value)]
+    if spec.min_lc_win_rate is not None:
+        lines.append(f"length-controlled win rate {lc:.3f} must be >= {spec.min_lc_win_rate:g}: "
+                     f"{'passed' if agg.details['lc_passed'] else 'FAILED'}")
     lost = [(c, v) for c, v in good if v.winner == "B"]
     if lost:
         lines.append(f"cases {model_name} lost ({len(lost)}"
@@ -266,7 +272,7 @@ def run_pairwise_gate(judge: Judge, cases: Sequence[JudgeCase], config: Mapping[
         lines.append(f"    {model_name}:\n{_indent(_excerpt(case.output))}")
         lines.append(f"    {baseline_name}:\n{_indent(_excerpt(case.baseline_output))}")
         lines.append(f"    judge's reasoning:\n{_indent(v.reasoning or '<none>')}")
-    return GateOutcome(agg, per_case, "\n".join(lines))
+    return JudgeGateResult(agg, per_case, "\n".join(lines))
 
 
 def _outcome(v: PairVerdict) -> str:

@@ -45,6 +45,7 @@ class Metric:
             (sacrebleu's BLEU and chrF); lets the bootstrap resample sums instead of
             recomputing the corpus metric from text a thousand times.
         score_from_stats: ``(summed statistics) -> float``, the corpus value from summed stats.
+        range: ``(lowest, highest)`` value (0-1 for proportions and BLEU-like scores).
     """
 
     name: str
@@ -57,6 +58,8 @@ class Metric:
     options: dict[str, Any] = field(default_factory=dict)
     case_stats: Callable[[Sequence[str], Sequence[References]], Any] | None = None
     score_from_stats: Callable[[Any], float] | None = None
+    range: tuple[float, float] = (0.0, 1.0)
+    """The values the metric can take; a threshold outside it is a collection error."""
 
     def case_scores(self, predictions: Sequence[str], references: Sequence[References]) -> list[float] | None:
         if self.score_case is None:

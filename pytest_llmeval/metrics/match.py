@@ -12,6 +12,8 @@ and trailing whitespace, as the lesson's ``p.strip() == r.strip()`` does; the
 
 from __future__ import annotations
 
+import math
+
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -121,4 +123,5 @@ def length(unit: str = "words", higher_is_better: Any = False) -> Metric:
         needs_reference=False,
         higher_is_better=better,
         options={"unit": unit, "higher_is_better": better},
+        range=(0.0, math.inf),
     )
