@@ -105,9 +105,12 @@ class JudgeCalibrationGate(Gate):
         summary = (f"judge vs humans on {n} items: agreement {raw:.0%}, Cohen's kappa "
                    f"{'n/a' if math.isnan(kappa) else f'{kappa:.3f}'}, judge position consistency "
                    f"{'n/a' if position is None else f'{position:.0%}'}")
-        threshold = spec.min_kappa if spec.min_kappa is not None else spec.min_agreement
-        agg = self.aggregate(value=None if math.isnan(kappa) else kappa, n=n, threshold=threshold,
-                             op="min", method="cohen_kappa",
+        # The row's value is what its threshold is about: kappa, or raw agreement when only that is gated.
+        by_kappa = spec.min_kappa is not None or spec.min_agreement is None
+        value, threshold, method = ((kappa, spec.min_kappa, "cohen_kappa") if by_kappa
+                                    else (raw, spec.min_agreement, "raw_agreement"))
+        agg = self.aggregate(value=None if math.isnan(value) else value, n=n, threshold=threshold,
+                             op="min", method=method,
                              details={"raw_agreement": raw, "kappa": None if math.isnan(kappa) else kappa,
                                       "position_consistency": position,
                                       "confusion_human_judge": dict(sorted(confusion.items())),
@@ -125,8 +128,8 @@ class JudgeCalibrationGate(Gate):
             fails.append(f"Cohen's kappa {kappa:.3f} < {spec.min_kappa:g}")
         if spec.min_agreement is not None and raw < spec.min_agreement:
             fails.append(f"raw agreement {raw:.0%} < {spec.min_agreement:.0%}")
-        if threshold is not None:
+        if spec.min_kappa is not None or spec.min_agreement is not None:
             agg.passed = not fails
         table = "  human/judge counts: " + ", ".join(f"{k} {v}" for k, v in sorted(confusion.items()))
         msg = summary + (" FAILED: " + "; ".join(fails) if fails else (" passed" if agg.passed else ""))
-        return GateOutcome(agg, message=msg + "\n" + table)
+        return GateOutcome(agg, message=msg + "\n" + table, report=summary + "\n" + table)

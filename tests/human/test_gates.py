@@ -195,3 +195,25 @@ def test_judge_calibration_errors_without_human_results_or_judge_verdicts(rated)
     assert out.verdict == "error" and "no verdict for 30 of the 30" in out.message
     assert "judge: {pairwise" in out.message
     assert JudgeCalibrationGate.run_after == ("win_rate", "human_win_rate")
+
+
+def test_judge_calibration_row_shows_what_its_threshold_is_about(rated) -> None:  # type: ignore[no-untyped-def]
+    suite, _, _ = rated
+    ctx = _ctx(suite)
+    ctx.gates["human_win_rate"] = HumanWinRateGate(
+        "human_win_rate", HumanSpec(blind_set="blind", ratings="ratings.jsonl"), None).evaluate(ctx)
+    majority = ctx.gates["human_win_rate"].results.majority
+    first = next(iter(majority))
+    judge = dict(majority)
+    judge[first] = "tie" if majority[first] != "tie" else "win"  # one disagreement in 30
+    ctx.results = _with_judge(suite, judge)
+    by_agreement = JudgeCalibrationGate("judge_calibration", JudgeCalibrationSpec(min_agreement=0.9),
+                                        None).evaluate(ctx)
+    assert by_agreement.aggregate.method == "raw_agreement" and by_agreement.verdict == "pass"
+    assert by_agreement.aggregate.value == pytest.approx(29 / 30)
+    by_kappa = JudgeCalibrationGate("judge_calibration", JudgeCalibrationSpec(min_kappa=0.4, min_agreement=0.99),
+                                    None).evaluate(ctx)
+    assert by_kappa.aggregate.method == "cohen_kappa" and by_kappa.verdict == "fail"
+    assert "raw agreement 97% < 99%" in by_kappa.message
+    report_only = JudgeCalibrationGate("judge_calibration", JudgeCalibrationSpec(), None).evaluate(ctx)
+    assert report_only.verdict == "none" and report_only.report
