@@ -89,6 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--markdown", default=None)
     p.set_defaults(func=_report)
 
+    p = sub.add_parser("schema", help="print the JSON Schema of suite files (for editors)")
+    p.add_argument("-o", "--output", default=None, help="write it to this file instead of stdout")
+    p.set_defaults(func=_schema)
+
     from pytest_llmeval.contamination import cli as contamination_cli
 
     contamination_cli.add_parser(sub)
@@ -96,6 +100,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     human_cli.add_parsers(sub)
     return parser
+
+
+def _schema(args: argparse.Namespace) -> int:
+    import json
+
+    from pytest_llmeval.schema import suite_json_schema
+
+    text = json.dumps(suite_json_schema(), indent=2)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as fh:
+            fh.write(text + "\n")
+        print(f"schema written to {args.output}")
+    else:
+        print(text)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

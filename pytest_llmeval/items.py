@@ -352,6 +352,8 @@ class RegressionItem(LLMEvalItem):
         status = self._comparison.status
         for key, value in self._comparison.properties():
             self.user_properties.append((f"llmeval.regression.{self.gate_name}.{key}", value))
+        if status == "skip":
+            pytest.skip(self._comparison.message)
         if status == "error":
             raise EvalError(f"regression[{self.gate_name}]: {self._comparison.message}")
 

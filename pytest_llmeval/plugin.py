@@ -78,9 +78,9 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", "xdist_group(name): group items on one pytest-xdist worker")
     session = LLMEvalSession(config)
     config.stash[SESSION_KEY] = session
-    session.validate_options()
     # The session object carries the reporting hooks (logreport, sessionfinish, terminal summary).
     config.pluginmanager.register(session, "llmeval-session")
+    session.validate_options()
 
 
 def _matches(path: Path, patterns: list[str]) -> bool:
@@ -118,7 +118,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     sess = config.stash.get(SESSION_KEY, None)
     if sess is not None:
         sess.close()
-        config.pluginmanager.unregister(sess)
+        if config.pluginmanager.is_registered(sess):
+            config.pluginmanager.unregister(sess)
 
 
 # --------------------------------------------------------------------------- fixtures

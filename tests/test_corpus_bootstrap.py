@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_llmeval.evaluate import corpus_statistic
+from pytest_llmeval.gates.metric import corpus_statistic
 from pytest_llmeval.metrics import build_metric
 
 WORDS = st.sampled_from("the cat sat on a mat dog ran far away quickly , .".split())
