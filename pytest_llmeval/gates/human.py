@@ -50,8 +50,8 @@ SHOW_STALE = 5
 class MinAgreement(GateSpec):
     """Agreement thresholds: each given coefficient must reach its minimum."""
 
-    alpha: float | None = None
-    kappa: float | None = None
+    alpha: float | None = Field(default=None, json_schema_extra={"minimum": -1, "maximum": 1})
+    kappa: float | None = Field(default=None, json_schema_extra={"minimum": -1, "maximum": 1})
     on: str = "preference"
 
     @field_validator("alpha", "kappa")
@@ -72,7 +72,7 @@ class HumanSpec(GateSpec):
     blind_set: str
     ratings: str
     mapping: str | None = None
-    min_win_rate: float | None = None
+    min_win_rate: float | None = Field(default=None, json_schema_extra={"minimum": 0, "maximum": 1})
     confidence: float | None = Field(default=None, gt=0, lt=1)
     min_agreement: MinAgreement | None = None
 

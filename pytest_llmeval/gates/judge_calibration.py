@@ -18,7 +18,7 @@ import math
 from collections import Counter
 from typing import Any
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
 from pytest_llmeval.gates.base import Gate, GateContext, GateOutcome, GateSpec, check_in_range, error_outcome
 from pytest_llmeval.gates.registry import register_gate
@@ -29,8 +29,10 @@ OUTCOMES = ("win", "loss", "tie")
 class JudgeCalibrationSpec(GateSpec):
     """Options of ``judge_calibration:``; with neither threshold the numbers are reported only."""
 
-    min_kappa: float | None = None
-    min_agreement: float | None = None
+    # The ranges are checked by the validators below (with a message naming the key); the schema
+    # states them for editors.
+    min_kappa: float | None = Field(default=None, json_schema_extra={"minimum": -1, "maximum": 1})
+    min_agreement: float | None = Field(default=None, json_schema_extra={"minimum": 0, "maximum": 1})
 
     @field_validator("min_kappa")
     @classmethod

@@ -217,3 +217,11 @@ def test_judge_calibration_row_shows_what_its_threshold_is_about(rated) -> None:
     assert "raw agreement 97% < 99%" in by_kappa.message
     report_only = JudgeCalibrationGate("judge_calibration", JudgeCalibrationSpec(), None).evaluate(ctx)
     assert report_only.verdict == "none" and report_only.report
+
+
+def test_json_schema_of_the_sections_states_the_ranges() -> None:
+    human = HumanSpec.model_json_schema(mode="validation")
+    assert human["properties"]["min_win_rate"]["maximum"] == 1
+    assert set(human["required"]) == {"blind_set", "ratings"}
+    calib = JudgeCalibrationSpec.model_json_schema(mode="validation")
+    assert calib["properties"]["min_kappa"]["minimum"] == -1
