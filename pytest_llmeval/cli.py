@@ -96,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     from pytest_llmeval.contamination import cli as contamination_cli
 
     contamination_cli.add_parser(sub)
+    from pytest_llmeval.human import cli as human_cli
+
+    human_cli.add_parsers(sub)
     return parser
 
 
