@@ -74,3 +74,14 @@ class CacheError(LLMEvalError):
 
 class LLMEvalWarning(UserWarning):
     """Non-fatal problems: small n, truncated prompts, incomparable runs, ..."""
+
+
+class ResultsFileError(LLMEvalError, ValueError):
+    """A results file cannot be used: unreadable, not JSON, the wrong shape, or capped.
+
+    A ``ValueError`` too, so callers that caught the loader's ``ValueError`` keep working.
+    """
+
+
+class WriteError(LLMEvalError):
+    """An output file (results, report) could not be written; nothing partial was left behind."""
