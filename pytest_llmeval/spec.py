@@ -570,7 +570,8 @@ def _read_cases_file(path: Path) -> list[tuple[Any, int]]:
                                     path=str(path), line=reader.line_num)
                 rows.append((dict(row), reader.line_num))
         except csv.Error as exc:
-            raise SpecError(f"invalid CSV: {exc}", path=str(path), line=reader.line_num or 1) from None
+            # the reader counts a line once it is parsed: the failing one is the next
+            raise SpecError(f"invalid CSV: {exc}", path=str(path), line=reader.line_num + 1) from None
         return rows
     raise SpecError(f"unsupported cases file type '{suffix}'; use .jsonl, .yaml/.yml or .csv",
                     path=str(path))

@@ -80,8 +80,8 @@ def _asset(name: str) -> str:
 
 
 def _e(value: Any) -> str:
-    """Escape any value for HTML text or a quoted attribute."""
-    return html.escape("" if value is None else str(value), quote=True)
+    """Escape any value for HTML text or a quoted attribute (control characters shown as escapes)."""
+    return html.escape(escape("" if value is None else str(value)), quote=True)
 
 
 def _header(run: RunResult, comparison: Comparison | None, baseline: RunResult | None) -> str:
@@ -451,7 +451,7 @@ def _text_cell(text: str | None, empty: str = "") -> str:
     if len(text) > MAX_TEXT:
         more = len(text) - MAX_TEXT
         text = text[:MAX_TEXT] + f"\n... ({more:,} more characters cut; the results file has them)"
-    return f'<td class="text"><div>{_e(escape(text))}</div></td>'
+    return f'<td class="text"><div>{_e(text)}</div></td>'
 
 
 def _prompt_text(prompt: Any) -> str | None:

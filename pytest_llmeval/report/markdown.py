@@ -155,14 +155,14 @@ def _int(v: Any) -> str:
 
 def _cell(text: Any) -> str:
     """Escape untrusted text for a Markdown table cell (and the HTML GitHub renders in it)."""
-    s = html.escape(escape("" if text is None else str(text)), quote=False)
+    s = html.escape(escape("" if text is None else str(text), multiline=True), quote=False)
     for ch in "\\`*_[]|#~":
         s = s.replace(ch, "\\" + ch)
-    return s.replace("\r\n", "<br>").replace("\n", "<br>")
+    return s.replace("\n", "<br>").replace("\t", " ")
 
 
 def _code(text: Any) -> str:
-    return ("" if text is None else str(text)).replace("`", "'").replace("\n", " ")
+    return escape("" if text is None else str(text), multiline=False).replace("`", "'")
 
 
 def _ids(ids: list[str], limit: int = 10) -> str:
