@@ -110,8 +110,8 @@ GOOD_SUITE = """\
 model: "python:fuzzmodel:answer"
 prompt: "Q: {text}"
 cases:
-  - {id: g1, text: one, reference: yes}
-  - {id: g2, text: two, reference: yes}
+  - {id: g1, text: one, reference: "yes"}
+  - {id: g2, text: two, reference: "yes"}
 metrics:
   exact_match: {min: 0.5}
 """
@@ -145,7 +145,7 @@ def _sessions(pytester: pytest.Pytester, max_examples: int, derandomize: bool) -
             if rep.failed:
                 text = str(rep.longrepr)
                 assert "fuzzed" in rep.nodeid, f"collection error outside the fuzzed file: {text}"
-                assert "Traceback" not in text and "s.eval." in text, text
+                assert "Traceback" not in text and "fuzzed/" in text, text
 
     session()
     return count[0]
