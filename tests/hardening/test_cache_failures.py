@@ -10,7 +10,8 @@ import pytest
 
 from pytest_llmeval.cache import Cache, CachedModel
 from pytest_llmeval.models.base import GenerationRequest
-from tests.hardening.confine import run_confined
+
+from .confine import run_confined
 
 pytestmark = pytest.mark.filterwarnings("error::pytest_llmeval.errors.LLMEvalWarning")
 

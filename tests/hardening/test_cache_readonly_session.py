@@ -7,7 +7,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from tests.hardening.confine import run_confined
+from .confine import run_confined
 
 SUITE = """\
 model: "python:roomodel:answer"

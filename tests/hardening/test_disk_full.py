@@ -10,7 +10,8 @@ import pytest
 
 from pytest_llmeval.errors import WriteError
 from pytest_llmeval.fileio import write_atomic
-from tests.hardening.confine import run_confined
+
+from .confine import run_confined
 
 SCRIPT = textwrap.dedent("""
     import json, sys

@@ -25,7 +25,8 @@ from hypothesis import HealthCheck, given, settings
 
 from pytest_llmeval.errors import ConfigError, SpecError
 from pytest_llmeval.spec import load_suite
-from tests.hardening.fuzz_strategies import ERROR_KINDS, UNREACHED_BY_DESIGN, Example, error_kind, suite_files
+
+from .fuzz_strategies import ERROR_KINDS, UNREACHED_BY_DESIGN, Example, error_kind, suite_files
 
 FIGURES = os.environ.get("LLMEVAL_FUZZ_FIGURES")
 """When set, a JSON file the runs append their figures to (for the README's Reliability section)."""
