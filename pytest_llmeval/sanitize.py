@@ -21,7 +21,7 @@ import copy
 import re
 from typing import Any
 
-from pytest_llmeval.errors import ResultsFileError
+from pytest_llmeval.errors import ConfigError, ResultsFileError
 
 DEFAULT_LIMIT = 2000
 """Characters of one text shown in a terminal line or failure message by default."""
@@ -151,6 +151,20 @@ def cap_outputs(data: dict[str, Any], max_chars: int) -> dict[str, Any]:
     settings[CAP_SETTING] = {"max_chars": max_chars, "values_cut": tally[0], "chars_cut": tally[1]}
     out["settings"] = settings
     return out
+
+
+def validate_output_cap(value: Any, option: str = "--llmeval-max-output-chars") -> int | None:
+    """The cap an option asks for (``None``: keep full outputs), or a ConfigError naming the option."""
+    if value is None:
+        return None
+    try:
+        cap = int(value) if not isinstance(value, bool) and str(value).strip().isdigit() else -1
+    except ValueError:
+        cap = -1
+    if cap < 1:
+        raise ConfigError(f"{option}: expected a positive number of characters per output (e.g. "
+                          f"10000), got {value!r}; leave it out to keep full outputs")
+    return cap
 
 
 def output_cap(settings: Any) -> dict[str, Any] | None:

@@ -150,3 +150,13 @@ def test_a_capped_file_is_refused_where_full_outputs_are_needed(tmp_path) -> Non
 def test_cap_must_be_a_positive_integer(bad) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ValueError, match="max_chars"):
         cap_outputs({"suites": []}, bad)
+
+
+def test_output_cap_option_is_validated_naming_the_option() -> None:
+    from pytest_llmeval.errors import ConfigError
+    from pytest_llmeval.sanitize import validate_output_cap
+
+    assert validate_output_cap(None) is None and validate_output_cap("500") == 500
+    for bad in (0, -5, "x", 1.5, True):
+        with pytest.raises(ConfigError, match="--llmeval-max-output-chars"):
+            validate_output_cap(bad)
