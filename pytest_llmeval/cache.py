@@ -17,27 +17,33 @@ distinct entries). Errors are never cached.
 Modes: ``rw`` (default), ``ro`` (never writes: for CI jobs that restore a
 cache; a miss still calls the model unless ``strict``, where a miss becomes a
 :class:`~pytest_llmeval.errors.CacheError` in that request's slot) and ``off``.
+
+A cache never costs a run its outputs. A read-only cache on a read-only mount
+opens the file ``immutable`` when SQLite cannot create its ``-shm`` file there;
+a writable cache whose folder or disk refuses writes (read-only mount, disk
+full, quota) warns once with :class:`~pytest_llmeval.errors.LLMEvalWarning`
+and goes on without storing: every generated output is still returned.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import inspect
 import json
 import sqlite3
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pytest_llmeval.errors import CacheError, ModelError
+from pytest_llmeval.errors import CacheError, LLMEvalWarning, ModelError
 from pytest_llmeval.models.base import GenerationOutcome, GenerationRequest, Model
 
 Mode = Literal["rw", "ro", "off"]
 
-DEFAULT_DIRNAME = ".llmeval_cache"
-DB_FILENAME = "cache.sqlite3"
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_S = 60.0
 """How long a worker waits for another one's write lock before giving up."""
@@ -62,38 +68,20 @@ def cache_key(payload: Any) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def default_cache_dir(rootdir: Path) -> Path:
-    """``<rootdir>/.llmeval_cache``: the cache's home unless ``--llmeval-cache`` says otherwise."""
-    return Path(rootdir) / DEFAULT_DIRNAME
-
-
-def open_cache(
-    value: str | None, *, rootdir: Path, read_only: bool = False, strict: bool = False
-) -> Cache:
-    """The cache an ``--llmeval-cache DIR|off`` value names.
-
-    Args:
-        value: ``None`` for the default directory under ``rootdir``, ``"off"``, or a
-            directory (relative paths resolve against the current directory).
-        rootdir: the pytest rootdir.
-        read_only: open in ``ro`` mode (never write).
-        strict: with ``read_only``, a miss is an error instead of a model call.
-    """
-    if value is not None and value.strip().lower() == "off":
-        return Cache(None, mode="off")
-    directory = default_cache_dir(rootdir) if value is None else Path(value).expanduser().resolve()
-    return Cache(directory / DB_FILENAME, mode="ro" if read_only else "rw", strict=strict)
-
-
 class Cache:
     """A namespaced key -> JSON store in one SQLite file (see the module docstring).
 
-    Thread-safe: one connection guarded by a lock, so an API backend's worker
-    threads can store results as they finish. Process-safe through SQLite's
-    WAL locking (each process opens its own ``Cache``).
+    Keys are :func:`cache_key` digests of what the answer depends on. Thread-safe:
+    one connection guarded by a lock, so an API backend's worker threads can store
+    results as they finish. Process-safe through SQLite's WAL locking (each process
+    opens its own ``Cache``).
 
     Attributes:
-        hits, misses, writes: counters over this object's lifetime.
+        path: the SQLite file (``None`` when ``off``).
+        mode: ``rw``, ``ro`` or ``off`` as asked.
+        strict: with ``ro``, a miss is an error instead of a model call.
+        writable: whether :meth:`put` stores; ``False`` in ``ro``/``off`` mode and once a
+            write has failed (disk full, read-only mount), after a warning.
     """
 
     def __init__(self, path: str | Path | None, mode: Mode = "rw", *, strict: bool = False) -> None:
@@ -106,9 +94,7 @@ class Cache:
         self.path = Path(path) if path is not None else None
         self.mode: Mode = mode
         self.strict = strict
-        self.hits = 0
-        self.misses = 0
-        self.writes = 0
+        self.writable = mode == "rw"
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         if mode == "rw":
@@ -118,7 +104,7 @@ class Cache:
 
     # -- opening ------------------------------------------------------------------
 
-    def _open_rw(self) -> sqlite3.Connection:
+    def _open_rw(self) -> sqlite3.Connection | None:
         assert self.path is not None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -128,12 +114,15 @@ class Cache:
                     "# created by pytest-llmevals: the cache is not for version control\n*\n"
                 )
         except OSError as exc:
+            if _is_write_refusal(exc):
+                return self._fall_back_to_read_only(exc)
             raise CacheError(
                 f"cannot create the cache directory {self.path.parent}: {exc}. "
                 f"Choose another with --llmeval-cache DIR, or --llmeval-cache off"
             ) from exc
         deadline = time.monotonic() + BUSY_TIMEOUT_S
         while True:
+            conn: sqlite3.Connection | None = None
             try:
                 conn = sqlite3.connect(
                     self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
@@ -145,30 +134,64 @@ class Cache:
                 self._check_version(conn, write=True)
                 return conn
             except sqlite3.OperationalError as exc:
+                if conn is not None:
+                    conn.close()
                 # Several xdist workers creating the file at once can see "locked"
                 # before the busy handler applies; retry until the deadline.
                 if "locked" in str(exc) and time.monotonic() < deadline:
                     time.sleep(0.05)
                     continue
+                if _is_sqlite_write_refusal(exc):
+                    return self._fall_back_to_read_only(exc)
                 raise self._broken(exc) from exc
             except sqlite3.DatabaseError as exc:
+                if conn is not None:
+                    conn.close()
                 raise self._broken(exc) from exc
 
+    def _fall_back_to_read_only(self, exc: BaseException) -> sqlite3.Connection | None:
+        """A cache that cannot be written is still read: warn, and use it as ``ro``."""
+        self.writable = False
+        self._warn_unwritable(exc)
+        if self.path is not None and self.path.exists():
+            return self._open_ro()
+        return None
+
     def _open_ro(self) -> sqlite3.Connection:
+        """Open without writing; ``immutable`` when SQLite cannot create its -shm file (read-only mount).
+
+        ``mode=ro`` still needs the WAL index (``-shm``) beside the file: on a
+        read-only mount without one, opening fails. Such a file cannot change under
+        us, so ``immutable=1`` (no locks, no -shm) is safe there. An existing
+        ``-wal`` (a run killed before checkpointing) is read by the first form.
+        """
         assert self.path is not None
-        try:
-            conn = sqlite3.connect(
-                f"file:{self.path}?mode=ro",
-                uri=True,
-                timeout=BUSY_TIMEOUT_S,
-                isolation_level=None,
-                check_same_thread=False,
-            )
-            conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
-            self._check_version(conn, write=False)
-            return conn
-        except sqlite3.DatabaseError as exc:
-            raise self._broken(exc) from exc
+        first: sqlite3.Error | None = None
+        for query in ("mode=ro", "mode=ro&immutable=1"):
+            conn: sqlite3.Connection | None = None
+            try:
+                conn = sqlite3.connect(
+                    f"{self.path.resolve().as_uri()}?{query}",
+                    uri=True,
+                    timeout=BUSY_TIMEOUT_S,
+                    isolation_level=None,
+                    check_same_thread=False,
+                )
+                conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+                self._check_version(conn, write=False)
+                return conn
+            except sqlite3.OperationalError as exc:
+                if conn is not None:
+                    conn.close()
+                if first is None and "unable to open" in str(exc):
+                    first = exc
+                    continue
+                raise self._broken(exc) from exc
+            except sqlite3.DatabaseError as exc:
+                if conn is not None:
+                    conn.close()
+                raise self._broken(exc) from exc
+        raise self._broken(first or sqlite3.OperationalError("unable to open database file"))
 
     def _check_version(self, conn: sqlite3.Connection, *, write: bool) -> None:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -186,21 +209,19 @@ class Cache:
             f"afresh, or run with --llmeval-cache off"
         )
 
+    def _warn_unwritable(self, exc: BaseException) -> None:
+        warnings.warn(
+            f"the cache {self.path} cannot be written ({exc}): this run goes on without storing "
+            f"new outputs (every output is still used). Free disk space, or use "
+            f"--llmeval-cache DIR elsewhere, --llmeval-cache-readonly, or --llmeval-cache off",
+            LLMEvalWarning,
+            stacklevel=3,
+        )
+
     # -- the store ------------------------------------------------------------------
 
-    def get(self, namespace: str, key_payload: Any) -> Any | None:
-        """The value stored for ``key_payload``, or ``None`` on a miss."""
-        return self.get_many(namespace, [key_payload])[0]
-
-    def get_many(self, namespace: str, key_payloads: Sequence[Any]) -> list[Any | None]:
-        """Values for many payloads in one pass (``None`` for each miss)."""
-        return self._get_keys(namespace, [cache_key(p) for p in key_payloads])
-
-    def put(self, namespace: str, key_payload: Any, value: Any) -> None:
-        """Store ``value`` (JSON, not ``None``), committed at once; a no-op unless ``rw``."""
-        self._put_key(namespace, cache_key(key_payload), value)
-
-    def _get_keys(self, namespace: str, keys: Sequence[str]) -> list[Any | None]:
+    def get_many(self, namespace: str, keys: Sequence[str]) -> list[Any | None]:
+        """The values stored under ``keys`` (:func:`cache_key` digests), ``None`` for each miss."""
         found: dict[str, Any] = {}
         if self._conn is not None and keys:
             with self._lock:
@@ -212,20 +233,23 @@ class Cache:
                     ).fetchall()
                     for k, v in rows:
                         found[k] = json.loads(v)
-        out = [found.get(k) for k in keys]
-        hits = sum(v is not None for v in out)
-        with self._lock:
-            self.hits += hits
-            self.misses += len(out) - hits
-        return out
+        return [found.get(k) for k in keys]
 
-    def _put_key(self, namespace: str, key: str, value: Any) -> None:
+    def put(self, namespace: str, key: str, value: Any) -> bool:
+        """Store ``value`` (JSON, not ``None``) under ``key``, committed at once.
+
+        Returns whether it was stored: ``False`` unless the cache is writable. A write
+        the disk refuses (full, read-only, I/O error) warns once and turns writing off,
+        so the caller keeps its value and the run goes on.
+        """
         if value is None:
             raise CacheError("cannot cache None (it reads back as a miss)")
-        if self.mode != "rw" or self._conn is None:
-            return
+        if not self.writable or self._conn is None:
+            return False
         blob = json.dumps(value, ensure_ascii=False)
         with self._lock:
+            if not self.writable:
+                return False
             # Autocommit: each finished call is its own transaction, durable once this returns.
             try:
                 self._conn.execute(
@@ -233,32 +257,14 @@ class Cache:
                     (namespace, key, blob, time.time()),
                 )
             except sqlite3.Error as exc:
-                raise self._broken(exc) from exc
-            self.writes += 1
-
-    def count(self, namespace: str | None = None) -> int:
-        """How many entries are stored (in ``namespace``, or in all)."""
-        if self._conn is None:
-            return 0
-        with self._lock:
-            if namespace is None:
-                row = self._conn.execute("SELECT COUNT(*) FROM entries").fetchone()
+                self.writable = False
+                failure: sqlite3.Error | None = exc
             else:
-                row = self._conn.execute(
-                    "SELECT COUNT(*) FROM entries WHERE ns = ?", (namespace,)
-                ).fetchone()
-        return int(row[0])
-
-    def stats(self) -> dict[str, Any]:
-        """Mode, path and this run's hit/miss/write counters (for the run summary)."""
-        with self._lock:
-            return {
-                "mode": self.mode,
-                "path": str(self.path) if self.path else None,
-                "hits": self.hits,
-                "misses": self.misses,
-                "writes": self.writes,
-            }
+                failure = None
+        if failure is not None:
+            self._warn_unwritable(failure)
+            return False
+        return True
 
     def close(self) -> None:
         """Close the connection. Safe to call twice."""
@@ -275,6 +281,16 @@ class Cache:
 
     def __repr__(self) -> str:
         return f"<Cache {self.mode} {self.path}>"
+
+
+def _is_write_refusal(exc: OSError) -> bool:
+    return exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT)
+
+
+def _is_sqlite_write_refusal(exc: sqlite3.Error) -> bool:
+    text = str(exc).lower()
+    return any(s in text for s in ("readonly", "read-only", "disk is full", "disk i/o error",
+                                   "unable to open database file"))
 
 
 class CachedModel:
@@ -316,7 +332,7 @@ class CachedModel:
         """Cached outputs; ``progress(n)`` is called as results arrive (hits first, then each miss)."""
         fingerprint = self.model.fingerprint()
         keys = [cache_key(self.key_payload(r, fingerprint)) for r in requests]
-        cached = self.cache._get_keys(self.namespace, keys)
+        cached = self.cache.get_many(self.namespace, keys)
         results: list[GenerationOutcome | None] = [
             v if isinstance(v, str) else None for v in cached
         ]
@@ -360,7 +376,7 @@ class CachedModel:
                     return
                 done.add(j)
             if not isinstance(outcome, BaseException):
-                self.cache._put_key(self.namespace, keys[groups[j][0]], outcome)
+                self.cache.put(self.namespace, keys[groups[j][0]], outcome)
             for i in groups[j]:
                 results[i] = outcome
             if progress is not None:

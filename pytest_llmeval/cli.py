@@ -1,4 +1,12 @@
-"""The ``llmeval`` command: work that is not a test run (comparisons, reports, contamination scans)."""
+"""The ``llmeval`` command: work that is not a test run (comparisons, reports, contamination scans).
+
+Exit codes, the same for every subcommand:
+
+* 0: no failure;
+* 1: a gate failed or regressed, or a comparison could not pair a gate (``compare``);
+* 2: usage or input error: a bad option, a results file that is missing, unreadable
+  or invalid, an output file that cannot be written (the message is on stderr).
+"""
 
 from __future__ import annotations
 
@@ -8,27 +16,45 @@ from collections.abc import Sequence
 from typing import Any
 
 from pytest_llmeval._version import __version__
+from pytest_llmeval.errors import ConfigError, LLMEvalError
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+EPILOG = ("exit codes: 0 no failure; 1 a gate failed or regressed (or, for compare, could not be "
+          "paired); 2 usage or input error (bad option, unreadable or invalid results file)")
+
+
+class _Usage(Exception):
+    """A usage or input error: printed on stderr, exit code 2."""
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from pytest_llmeval.compare import compare_runs
-    from pytest_llmeval.results import load_results
+    from pytest_llmeval.compare import compare_runs, validate_compare_options
+    from pytest_llmeval.fileio import read_results
 
     try:
-        old = load_results(args.old)
-        new = load_results(args.new)
-    except (OSError, ValueError) as exc:
-        print(f"llmeval compare: {exc}", file=sys.stderr)
-        return 2
-    comparison = compare_runs(old, new, alpha=args.alpha, max_regression=args.max_regression,
-                              seed=args.seed)
+        alpha, max_regression = validate_compare_options(
+            args.alpha, args.max_regression, alpha_option="--alpha",
+            max_regression_option="--max-regression")
+    except ConfigError as exc:
+        raise _Usage(str(exc)) from None
+    if args.max_cases < 0:
+        raise _Usage(f"--max-cases: expected a number of cases >= 0, got {args.max_cases}")
+    old = read_results(args.old)
+    new = read_results(args.new)
+    comparison = compare_runs(old, new, alpha=alpha, max_regression=max_regression, seed=args.seed,
+                              allow_unpaired=args.allow_unpaired)
     print(comparison.format_text(max_cases=args.max_cases))
     _write_reports(args, new, comparison, old)
-    return 1 if comparison.regressions else 0
+    return EXIT_OK if comparison.passed else EXIT_FAILED
 
 
 def _write_reports(args: argparse.Namespace, run: Any, comparison: Any, baseline: Any) -> None:
     """``--html`` / ``--markdown`` of a run, with its comparison when there is one."""
+    from pytest_llmeval.fileio import write_atomic
+
     if args.html:
         from pytest_llmeval.report.html import write_html
 
@@ -37,44 +63,45 @@ def _write_reports(args: argparse.Namespace, run: Any, comparison: Any, baseline
     if args.markdown:
         from pytest_llmeval.report.markdown import render_markdown
 
-        with open(args.markdown, "w", encoding="utf-8") as fh:
-            fh.write(render_markdown(run, comparison))
+        write_atomic(args.markdown, render_markdown(run, comparison), what="Markdown summary")
         print(f"Markdown summary written to {args.markdown}")
 
 
 def _report(args: argparse.Namespace) -> int:
-    from pytest_llmeval.results import load_results
+    from pytest_llmeval.fileio import read_results
 
-    try:
-        run = load_results(args.results)
-        baseline = load_results(args.baseline) if args.baseline else None
-    except (OSError, ValueError) as exc:
-        print(f"llmeval report: {exc}", file=sys.stderr)
-        return 2
+    run = read_results(args.results)
+    baseline = read_results(args.baseline) if args.baseline else None
     comparison = None
     if baseline is not None:
         from pytest_llmeval.compare import compare_runs
 
-        comparison = compare_runs(baseline, run)
+        comparison = compare_runs(baseline, run, allow_unpaired=args.allow_unpaired)
     _write_reports(args, run, comparison, baseline)
     if not args.html and not args.markdown:
         from pytest_llmeval.report.markdown import render_markdown
 
         print(render_markdown(run, comparison))
-    return 0
+    failed = any(a.verdict in ("fail", "error", "xpass") for s in run.suites for a in s.aggregates)
+    return EXIT_FAILED if failed or (comparison is not None and not comparison.passed) else EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="llmeval", description=__doc__)
+    parser = argparse.ArgumentParser(prog="llmeval", description=__doc__.splitlines()[0], epilog=EPILOG)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("compare", help="compare two results files; exit 1 on a significant regression")
+    p = sub.add_parser("compare", epilog=EPILOG,
+                       help="compare two results files; exit 1 on a significant regression")
     p.add_argument("old", help="the baseline results file (e.g. main's)")
     p.add_argument("new", help="the results file to check")
-    p.add_argument("--alpha", type=float, default=0.05, help="significance level (Holm-corrected)")
+    p.add_argument("--alpha", type=float, default=None,
+                   help="significance level, between 0 and 1 (default 0.05, Holm-corrected)")
     p.add_argument("--max-regression", type=float, default=None,
-                   help="also fail when a gate drops by more than this")
+                   help="also fail when a gate drops by more than this (>= 0, in the gate's units)")
+    p.add_argument("--allow-unpaired", action="store_true",
+                   help="pass gates whose cases cannot be paired (ids changed, all errored, new and "
+                        "in ERROR) instead of failing them")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-cases", type=int, default=5, help="cases shown per changed gate")
     p.add_argument("--html", default=None,
@@ -82,9 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--markdown", default=None, help="also write a Markdown summary")
     p.set_defaults(func=_compare)
 
-    p = sub.add_parser("report", help="render a results file as HTML or Markdown")
+    p = sub.add_parser("report", epilog=EPILOG, help="render a results file as HTML or Markdown")
     p.add_argument("results")
     p.add_argument("--baseline", default=None, help="an earlier results file to compare against")
+    p.add_argument("--allow-unpaired", action="store_true",
+                   help="with --baseline: gates that cannot be paired are not failures")
     p.add_argument("--html", default=None)
     p.add_argument("--markdown", default=None)
     p.set_defaults(func=_report)
@@ -118,6 +147,7 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; return its exit code (argparse exits with 2 itself on a malformed command line)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     func = getattr(args, "func", None)
@@ -125,7 +155,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from pytest_llmeval.contamination import cli as contamination_cli
 
         return int(contamination_cli.run(args))
-    return int(func(args))
+    try:
+        return int(func(args))
+    except (_Usage, LLMEvalError) as exc:
+        print(f"llmeval {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":

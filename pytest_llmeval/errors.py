@@ -86,3 +86,14 @@ class SandboxUnavailable(LLMEvalError):
     def __init__(self, message: str, layer: str | None = None) -> None:
         super().__init__(message)
         self.layer = layer
+
+
+class ResultsFileError(LLMEvalError, ValueError):
+    """A results file cannot be used: unreadable, not JSON, the wrong shape, or capped.
+
+    A ``ValueError`` too, so callers that caught the loader's ``ValueError`` keep working.
+    """
+
+
+class WriteError(LLMEvalError):
+    """An output file (results, report) could not be written; nothing partial was left behind."""

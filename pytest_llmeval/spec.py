@@ -118,13 +118,81 @@ def read_text(path: Path) -> str:
     return text[1:] if text.startswith("\ufeff") else text
 
 
+MAX_DEPTH = 100
+"""Deepest nesting of lists/mappings accepted in a suite or cases file (YAML or JSON)."""
+MAX_INT_DIGITS = 4300
+"""Longest integer accepted (Python's own limit for converting text to int)."""
+MAX_ALIAS_NODES = 1_000_000
+"""YAML nodes that aliases may add in all: a file of nested aliases (a "billion laughs") stops here."""
+
+
+class _LimitedLoader(_LineLoader):
+    """The line-keeping loader with limits: nesting depth, integer size and alias expansion.
+
+    Each limit is a :class:`SpecError` naming the line, raised before Python's own
+    limits (recursion, integer conversion) turn into a traceback.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._nodes = 0
+        self._alias_nodes = 0
+        self._sizes: dict[int, int] = {}
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            node = super().compose_node(parent, index)
+            self._alias_nodes += self._sizes.get(id(node), 1)
+            if self._alias_nodes > MAX_ALIAS_NODES:
+                raise SpecError(f"aliases expand to more than {MAX_ALIAS_NODES:,} nodes; use fewer "
+                                f"nested aliases", line=event.start_mark.line + 1)
+            return node
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            raise SpecError(f"nested more than {MAX_DEPTH} levels deep; flatten the data",
+                            line=event.start_mark.line + 1)
+        before = self._nodes + self._alias_nodes
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+        self._nodes += 1
+        if getattr(event, "anchor", None) is not None:
+            self._sizes[id(node)] = self._nodes + self._alias_nodes - before
+        return node
+
+    def construct_object(self, node: Any, deep: bool = False) -> Any:
+        if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:int":
+            digits = sum(ch.isdigit() for ch in node.value)
+            if digits > MAX_INT_DIGITS:
+                raise SpecError(f"an integer of {digits:,} digits; at most {MAX_INT_DIGITS:,} are "
+                                f"accepted (quote it to keep it as text)", line=node.start_mark.line + 1)
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, OverflowError) as exc:
+            # e.g. a timestamp such as 2024-13-45: not a date, and not text either
+            raise SpecError(f"cannot read the value {_short(node)}: {exc} (quote it to keep it as "
+                            f"text)", line=node.start_mark.line + 1) from None
+
+
+def _short(node: Any) -> str:
+    value = getattr(node, "value", "")
+    text = value if isinstance(value, str) else f"<{type(value).__name__}>"
+    return repr(text if len(text) <= 40 else text[:37] + "...")
+
+
 def load_yaml(path: Path) -> Any:
-    """Parse YAML, keeping lines; syntax errors name the line and the problem."""
+    """Parse YAML, keeping lines; syntax errors and limits (depth, integer size, aliases) name the line."""
     text = read_text(path)
     try:
-        return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - _LineLoader is a SafeLoader
+        loader = _LimitedLoader(text)
+        try:
+            return loader.get_single_data()
+        finally:
+            loader.dispose()
     except SpecError as exc:
-        exc.path = str(path)
         raise SpecError(exc.message, path=str(path), line=exc.line, key=exc.key) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -133,6 +201,9 @@ def load_yaml(path: Path) -> Any:
         raise SpecError(f"invalid YAML: {problem}", path=str(path), line=line) from None
     except yaml.YAMLError as exc:
         raise SpecError(f"invalid YAML: {exc}", path=str(path)) from None
+    except RecursionError:
+        raise SpecError(f"nested too deeply to read (the limit is {MAX_DEPTH} levels)",
+                        path=str(path)) from None
 
 
 # --------------------------------------------------------------------------- schema
@@ -500,32 +571,68 @@ def _read_cases_file(path: Path) -> list[tuple[Any, int]]:
     if suffix == ".csv":
         text = read_text(path)
         reader = csv.DictReader(io.StringIO(text))
-        if not reader.fieldnames:
-            raise SpecError("CSV cases file has no header row", path=str(path), line=1)
         rows = []
-        for row in reader:
-            if None in row:
-                raise SpecError(f"row has more cells than the header ({len(reader.fieldnames)})",
-                                path=str(path), line=reader.line_num)
-            rows.append((dict(row), reader.line_num))
+        try:
+            if not reader.fieldnames:
+                raise SpecError("CSV cases file has no header row", path=str(path), line=1)
+            for row in reader:
+                if None in row:
+                    raise SpecError(f"row has more cells than the header ({len(reader.fieldnames)})",
+                                    path=str(path), line=reader.line_num)
+                rows.append((dict(row), reader.line_num))
+        except csv.Error as exc:
+            # the reader counts a line once it is parsed: the failing one is the next
+            raise SpecError(f"invalid CSV: {exc}", path=str(path), line=reader.line_num + 1) from None
         return rows
     raise SpecError(f"unsupported cases file type '{suffix}'; use .jsonl, .yaml/.yml or .csv",
                     path=str(path))
 
 
 def read_jsonl(path: Path) -> list[tuple[Any, int]]:
+    """One JSON value per line, with its line number; limits (depth, integer size) name the line.
+
+    Lines are split on ``\n`` only (with an optional ``\r``), as JSON Lines says: a
+    JSON string may hold U+2028 or a form feed, which ``str.splitlines`` would split on.
+    """
     text = read_text(path)
     rows = []
     loads = json.loads
-    for lineno, line in enumerate(text.splitlines(), 1):
+    for lineno, line in enumerate(text.split("\n"), 1):
+        if line.endswith("\r"):
+            line = line[:-1]
         if not line.strip():
             continue
         try:
-            rows.append((loads(line), lineno))
+            value = loads(line)
         except json.JSONDecodeError as exc:
             raise SpecError(f"invalid JSON at column {exc.colno}: {exc.msg}", path=str(path),
                             line=lineno) from None
+        except RecursionError:
+            raise SpecError(f"JSON nested more than {MAX_DEPTH} levels deep; flatten the data",
+                            path=str(path), line=lineno) from None
+        except ValueError:  # an integer beyond Python's digit limit
+            raise SpecError(f"an integer of more than {MAX_INT_DIGITS:,} digits; quote long numbers "
+                            f"to keep them as text", path=str(path), line=lineno) from None
+        if line.count("[") + line.count("{") > MAX_DEPTH and _depth(value) > MAX_DEPTH:
+            raise SpecError(f"JSON nested more than {MAX_DEPTH} levels deep; flatten the data",
+                            path=str(path), line=lineno)
+        rows.append((value, lineno))
     return rows
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of a JSON value, without recursion."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        node, d = stack.pop()
+        if isinstance(node, dict):
+            node = list(node.values())
+        if isinstance(node, list):
+            deepest = max(deepest, d)
+            if d <= MAX_DEPTH:
+                stack.extend((child, d + 1) for child in node)
+    return deepest
 
 
 def _case_id(record: dict[str, Any]) -> str:

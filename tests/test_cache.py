@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmeval.cache import Cache, CachedModel, cache_key, default_cache_dir, open_cache
+from pytest_llmeval.cache import Cache, CachedModel, cache_key
 from pytest_llmeval.errors import CacheError, ModelError
 from pytest_llmeval.models.base import (
     GenerationOutcome,
@@ -44,6 +44,19 @@ class CountingModel(ModelBase):
         return sum(len(c) for c in self.calls)
 
 
+def stored(path: Path | None, namespace: str | None = None) -> int:
+    """How many entries the file holds, read with sqlite3 itself (not through the cache)."""
+    assert path is not None
+    with sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True) as conn:
+        if namespace is None:
+            return int(conn.execute("SELECT COUNT(*) FROM entries").fetchone()[0])
+        return int(conn.execute("SELECT COUNT(*) FROM entries WHERE ns = ?", (namespace,)).fetchone()[0])
+
+
+def get(cache: Cache, namespace: str, payload: object) -> object:
+    return cache.get_many(namespace, [cache_key(payload)])[0]
+
+
 @pytest.fixture
 def cache(tmp_path: Path) -> Iterator[Cache]:
     c = Cache(tmp_path / "c" / "cache.sqlite3")
@@ -52,12 +65,13 @@ def cache(tmp_path: Path) -> Iterator[Cache]:
 
 
 def test_put_get_roundtrip_by_namespace(cache: Cache) -> None:
-    assert cache.get("judge", {"a": 1}) is None
-    cache.put("judge", {"a": 1, "b": [1, 2]}, {"winner": "A"})
-    assert cache.get("judge", {"b": [1, 2], "a": 1}) == {"winner": "A"}  # key order is irrelevant
-    assert cache.get("generate", {"a": 1, "b": [1, 2]}) is None
-    assert cache.get_many("judge", [{"a": 1, "b": [1, 2]}, {"a": 2}]) == [{"winner": "A"}, None]
-    assert cache.stats()["hits"] == 2 and cache.stats()["writes"] == 1
+    assert get(cache, "judge", {"a": 1}) is None
+    assert cache.put("judge", cache_key({"a": 1, "b": [1, 2]}), {"winner": "A"}) is True
+    assert get(cache, "judge", {"b": [1, 2], "a": 1}) == {"winner": "A"}  # key order is irrelevant
+    assert get(cache, "generate", {"a": 1, "b": [1, 2]}) is None
+    keys = [cache_key({"a": 1, "b": [1, 2]}), cache_key({"a": 2})]
+    assert cache.get_many("judge", keys) == [{"winner": "A"}, None]
+    assert stored(cache.path) == 1
     assert cache.path is not None and (
         cache.path.parent / ".gitignore"
     ).read_text().strip().endswith("*")
@@ -107,7 +121,7 @@ def test_repeated_samples_keep_distinct_entries(cache: Cache) -> None:
     hot = GenerationParams(temperature=1.0)
     cached = CachedModel(CountingModel(), cache)
     cached.generate([GenerationRequest("a", hot, sample=k) for k in range(3)])
-    assert cache.count("generate") == 3
+    assert stored(cache.path, "generate") == 3
 
 
 def test_another_model_fingerprint_misses(cache: Cache) -> None:
@@ -124,7 +138,7 @@ def test_errors_are_returned_not_cached(cache: Cache) -> None:
     assert isinstance(out[0], ModelError) and out[1] == "m:ok"
     cached.generate([GenerationRequest("fail-1")])
     assert model.calls[-1] == ["fail-1"]
-    assert cache.count() == 1
+    assert stored(cache.path) == 1
 
 
 def test_identical_requests_in_a_batch_are_generated_once(cache: Cache) -> None:
@@ -150,7 +164,7 @@ def test_progressive_models_get_on_result(cache: Cache) -> None:
             for i, o in enumerate(outs):
                 on_result(i, o)
                 # stored before generate returns: the cache already has it
-                assert cache.count() == i + 1
+                assert stored(cache.path) == i + 1
             return outs
 
     model = Progressive()
@@ -176,8 +190,8 @@ def test_read_only_mode_never_writes(tmp_path: Path) -> None:
         model = CountingModel()
         out = CachedModel(model, ro).generate([GenerationRequest("a"), GenerationRequest("b")])
         assert out == ["m:a", "m:b"] and model.calls == [["b"]]
-        ro.put("generate", {"x": 1}, "v")
-        assert ro.count() == 1 and ro.stats()["writes"] == 0
+        assert ro.put("generate", cache_key({"x": 1}), "v") is False and not ro.writable
+    assert stored(path) == 1
     assert path.stat().st_mtime_ns == mtime
 
 
@@ -195,26 +209,18 @@ def test_strict_read_only_miss_is_an_error_in_its_slot(tmp_path: Path) -> None:
 
 def test_read_only_without_a_file_is_all_misses(tmp_path: Path) -> None:
     with Cache(tmp_path / "none.sqlite3", mode="ro") as ro:
-        assert ro.get("generate", {"a": 1}) is None
+        assert get(ro, "generate", {"a": 1}) is None
     assert not (tmp_path / "none.sqlite3").exists()
 
 
 def test_off_mode_stores_nothing(tmp_path: Path) -> None:
-    off = open_cache("off", rootdir=tmp_path)
+    off = Cache(None, mode="off")
     model = CountingModel()
     cached = CachedModel(model, off)
     cached.generate([GenerationRequest("a")])
     cached.generate([GenerationRequest("a")])
     assert model.asked == 2 and off.mode == "off"
     assert list(tmp_path.iterdir()) == []
-
-
-def test_open_cache_locations(tmp_path: Path) -> None:
-    default = open_cache(None, rootdir=tmp_path)
-    assert default.path == default_cache_dir(tmp_path) / "cache.sqlite3" and default.mode == "rw"
-    default.close()
-    elsewhere = open_cache(str(tmp_path / "x"), rootdir=tmp_path, read_only=True)
-    assert elsewhere.path == tmp_path / "x" / "cache.sqlite3" and elsewhere.mode == "ro"
 
 
 def test_bad_arguments_and_corrupt_files(tmp_path: Path) -> None:
@@ -238,7 +244,7 @@ def test_api_key_is_not_in_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyP
     with FakeLLMServer() as server, Cache(path) as cache:
         model = load_model("openai:m", options={"base_url": server.openai_base_url})
         CachedModel(model, cache).generate([GenerationRequest("hello")])
-        assert cache.count() == 1
+    assert stored(path) == 1
     blob = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.is_file())
     assert key.encode() not in blob
 
@@ -254,8 +260,8 @@ CHILD = textwrap.dedent("""
 
     class Reporting(Cache):
         # prints each key once its row is committed, so the parent knows what is durable
-        def _put_key(self, namespace, key, value):
-            super()._put_key(namespace, key, value)
+        def put(self, namespace, key, value):
+            assert super().put(namespace, key, value)
             with lock:
                 sys.stdout.write(key + "\\n")
                 sys.stdout.flush()
@@ -290,28 +296,29 @@ def test_sigkill_mid_run_loses_no_finished_call_and_resumes(
         assert child.returncode == -signal.SIGKILL and "DONE" not in reported
 
         with Cache(path) as cache:
-            stored = cache.count("generate")
-            assert [k for k in reported if cache._get_keys("generate", [k]) == [None]] == []
-            assert 12 <= stored < n
+            kept = stored(path, "generate")
+            assert [k for k in reported if cache.get_many("generate", [k]) == [None]] == []
+            assert 12 <= kept < n
             server.reset_stats()
             model = load_model(
                 "openai:m", options={"base_url": server.openai_base_url, "concurrency": 8}
             )
             out = CachedModel(model, cache).generate([GenerationRequest(f"q{i}") for i in range(n)])
-            assert server.count == n - stored
-            assert cache.count("generate") == n
+            assert server.count == n - kept
+            assert stored(path, "generate") == n
     assert out == [f"echo: q{i}" for i in range(n)]
 
 
 WRITER = textwrap.dedent("""
     import sys
-    from pytest_llmeval.cache import Cache
+    from pytest_llmeval.cache import Cache, cache_key
     path, me = sys.argv[1], int(sys.argv[2])
     with Cache(path) as cache:
         for i in range(300):
-            cache.put("generate", {"i": i}, f"v{i}")           # shared keys: every writer
-            cache.put("judge", {"writer": me, "i": i}, [me, i])  # own keys
-            assert cache.get("judge", {"writer": me, "i": i}) == [me, i]
+            assert cache.put("generate", cache_key({"i": i}), f"v{i}")           # shared keys
+            own = cache_key({"writer": me, "i": i})
+            assert cache.put("judge", own, [me, i])                              # own keys
+            assert cache.get_many("judge", [own]) == [[me, i]]
 """)
 
 
@@ -325,9 +332,9 @@ def test_concurrent_writer_processes_share_one_file(tmp_path: Path) -> None:
     ]
     errors = [p.communicate(timeout=120)[1] for p in procs]
     assert [p.returncode for p in procs] == [0] * 4, errors
+    assert stored(path, "generate") == 300 and stored(path, "judge") == 1200
     with Cache(path) as cache:
-        assert cache.count("generate") == 300 and cache.count("judge") == 1200
-        assert cache.get("judge", {"writer": 3, "i": 299}) == [3, 299]
+        assert get(cache, "judge", {"writer": 3, "i": 299}) == [3, 299]
     mode = sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0]
     assert mode == "wal"
 
@@ -339,20 +346,19 @@ def test_xdist_workers_share_the_cache(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         test_writes=f"""
         import os, pytest
-        from pytest_llmeval.cache import Cache
+        from pytest_llmeval.cache import Cache, cache_key
 
         @pytest.mark.parametrize("block", range(4))
         def test_block(block):
             with Cache({str(path)!r}) as cache:
                 worker = os.environ["PYTEST_XDIST_WORKER"]
                 for i in range(100):
-                    cache.put("generate", {{"block": block, "i": i}}, worker)
-                assert cache.count("generate") >= 100
+                    assert cache.put("generate", cache_key({{"block": block, "i": i}}), worker)
     """
     )
     result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider", "-p", "no:llmeval")
     result.assert_outcomes(passed=4)
+    assert stored(path, "generate") == 400
     with Cache(path, mode="ro") as cache:
-        assert cache.count("generate") == 400
-        workers = {cache.get("generate", {"block": b, "i": 0}) for b in range(4)}
+        workers = {get(cache, "generate", {"block": b, "i": 0}) for b in range(4)}
     assert workers and workers <= {"gw0", "gw1"}

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from pytest_llmeval.compare import compare_runs
+from pytest_llmeval.errors import ConfigError
 from pytest_llmeval.results import AggregateResult, CaseResult, RunResult, SuiteResult, load_results
 
 
@@ -69,7 +70,7 @@ def test_planted_regression_of_15_percent_is_caught_and_named() -> None:
     first = gate.worse_cases[0]
     assert f"case {first.id}" in text and f"wrong {first.id}" in text
     msg = cmp.failure_message(gate)
-    assert "qa::exact_match regressed" in msg and "McNemar" in msg and "30 worse" in msg
+    assert "evals/qa.eval.yaml::exact_match regressed" in msg and "McNemar" in msg and "30 worse" in msg
     assert "| new" in msg  # outputs side by side
 
 
@@ -223,14 +224,16 @@ def test_holm_correction_spans_every_gate_of_the_run() -> None:
     assert not gate.regressed
 
 
-def test_errored_aggregates_are_not_compared() -> None:
+def test_errored_aggregates_are_a_comparison_error_not_a_pass() -> None:
     old = _run(np.ones(10, dtype=bool))
     new = _run(np.zeros(10, dtype=bool))
     new.suites[0].aggregates[0].value = None
     new.suites[0].aggregates[0].error = "judge unreachable"
-    gate = compare_runs(old, new).gate("qa", "exact_match")
-    assert gate is not None and not gate.regressed and gate.p_value is None
-    assert "judge unreachable" in gate.reason
+    cmp = compare_runs(old, new)
+    gate = cmp.gate("qa", "exact_match")
+    assert gate is not None and gate.status == "error" and gate.p_value is None
+    assert gate.error is not None and "judge unreachable" in gate.error
+    assert not cmp.passed and [r.status for r in cmp.results] == ["error"]
 
 
 def test_incomparable_runs_are_warned_about() -> None:
@@ -277,5 +280,5 @@ def test_comparison_is_reproducible_for_a_seed() -> None:
 
 def test_bad_alpha_is_rejected() -> None:
     run = _run(np.ones(3, dtype=bool))
-    with pytest.raises(ValueError, match="alpha"):
+    with pytest.raises(ConfigError, match="alpha"):
         compare_runs(run, run, alpha=1.5)

@@ -18,8 +18,11 @@ from pytest_llmeval.errors import ConfigError
 from pytest_llmeval.metrics._options import checked_options, choice, string_list
 from pytest_llmeval.metrics.base import Metric, References, register_metric
 from pytest_llmeval.metrics.match import Normalizer
+from pytest_llmeval.sanitize import display
 
 AVERAGES = ("macro", "micro", "weighted")
+LABEL_SHOWN = 40
+"""Characters of a label shown in the classification report."""
 
 
 def _classifier(name: str, average: str, labels: Any, strip: Any, normalize: Any) -> Metric:
@@ -33,10 +36,18 @@ def _classifier(name: str, average: str, labels: Any, strip: Any, normalize: Any
 
     def split(
         predictions: Sequence[str], references: Sequence[References]
-    ) -> tuple[list[str], list[str]]:
-        y_pred = [norm(p) for p in predictions]
-        y_true = [norm(refs[0]) for refs in references]
-        return y_true, y_pred
+    ) -> tuple[list[int], list[int], list[int] | None, list[str]]:
+        """Labels as integer codes (and the code list of ``labels``, and each code's name).
+
+        sklearn copies string labels into fixed-width numpy arrays as wide as the
+        longest label, so two 10 MB outputs cost gigabytes and minutes per call;
+        integer codes keep every call proportional to the number of cases.
+        """
+        codes: dict[str, int] = {lab: i for i, lab in enumerate(label_list or [])}
+        y_pred = [codes.setdefault(norm(p), len(codes)) for p in predictions]
+        y_true = [codes.setdefault(norm(refs[0]), len(codes)) for refs in references]
+        known = list(range(len(label_list))) if label_list is not None else None
+        return y_true, y_pred, known, list(codes)
 
     def score_case(prediction: str, references: References) -> float:
         return 1.0 if norm(prediction) == norm(references[0]) else 0.0
@@ -51,14 +62,18 @@ def _classifier(name: str, average: str, labels: Any, strip: Any, normalize: Any
             "recall": skm.recall_score,
             "f1": skm.f1_score,
         }[name]
-        y_true, y_pred = split(predictions, references)
-        return float(scorer(y_true, y_pred, average=average, labels=label_list, zero_division=0))
+        y_true, y_pred, known, _ = split(predictions, references)
+        return float(scorer(y_true, y_pred, average=average, labels=known, zero_division=0))
 
     def report(predictions: Sequence[str], references: Sequence[References]) -> str:
         from sklearn.metrics import classification_report
 
-        y_true, y_pred = split(predictions, references)
-        return str(classification_report(y_true, y_pred, labels=label_list, zero_division=0))
+        y_true, y_pred, known, names = split(predictions, references)
+        shown = known if known is not None else sorted(set(y_true) | set(y_pred), key=names.__getitem__)
+        # Labels are model outputs: shown escaped and cut, so the report stays a readable table.
+        target_names = [display(names[c], LABEL_SHOWN, multiline=False) for c in shown]
+        return str(classification_report(y_true, y_pred, labels=shown, target_names=target_names,
+                                         zero_division=0))
 
     return Metric(
         name=name,

@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from pytest_llmeval.compare import Comparison, GateComparison, SuiteComparison, case_value
+from pytest_llmeval.fileio import write_atomic
 from pytest_llmeval.results import AggregateResult, CaseResult, RunResult, SuiteResult
+from pytest_llmeval.sanitize import escape
 
 MAX_TEXT = 20_000
 """Characters of one output/prompt shown in the case table (the results file has them all)."""
@@ -37,12 +39,12 @@ def write_html(run: RunResult, path: str | os.PathLike[str], *,
         path: the HTML file to write; parent folders are created.
         comparison: the result of comparing ``run`` with ``baseline``, for the comparison view.
         baseline: the baseline run, so the case table can show its outputs beside the new ones.
+
+    Raises:
+        WriteError: the file could not be written (disk full, read-only...); nothing partial is left.
     """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(render_html(run, comparison=comparison, baseline=baseline), encoding="utf-8")
-    tmp.replace(target)
+    write_atomic(Path(path), render_html(run, comparison=comparison, baseline=baseline),
+                 what="HTML report")
 
 
 def render_html(run: RunResult, *, comparison: Comparison | None = None,
@@ -52,8 +54,10 @@ def render_html(run: RunResult, *, comparison: Comparison | None = None,
     js = _asset("report.js")
     script_hash = base64.b64encode(hashlib.sha256(js.encode("utf-8")).digest()).decode()
     csp = (f"default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
-           f"script-src 'sha256-{script_hash}'")
-    base_suites = {s.name: s for s in baseline.suites} if baseline else {}
+           f"script-src 'sha256-{script_hash}'; form-action 'none'; base-uri 'none'")
+    base_by_file = {(s.file, s.name): s for s in baseline.suites} if baseline else {}
+    names = [s.name for s in baseline.suites] if baseline else []
+    base_by_name = {s.name: s for s in baseline.suites if names.count(s.name) == 1} if baseline else {}
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -64,8 +68,9 @@ def render_html(run: RunResult, *, comparison: Comparison | None = None,
         _header(run, comparison, baseline),
     ]
     for suite in run.suites:
-        suite_cmp = comparison.suite(suite.name) if comparison else None
-        parts.append(_suite_section(suite, base_suites.get(suite.name), suite_cmp))
+        suite_cmp = comparison.suite(suite.file, suite.name) if comparison else None
+        base = base_by_file.get((suite.file, suite.name)) or base_by_name.get(suite.name)
+        parts.append(_suite_section(suite, base, suite_cmp))
     parts.append(f"<script>{js}</script></body></html>")
     return "\n".join(parts)
 
@@ -75,8 +80,8 @@ def _asset(name: str) -> str:
 
 
 def _e(value: Any) -> str:
-    """Escape any value for HTML text or a quoted attribute."""
-    return html.escape("" if value is None else str(value), quote=True)
+    """Escape any value for HTML text or a quoted attribute (control characters shown as escapes)."""
+    return html.escape(escape("" if value is None else str(value)), quote=True)
 
 
 def _header(run: RunResult, comparison: Comparison | None, baseline: RunResult | None) -> str:
@@ -94,10 +99,14 @@ def _header(run: RunResult, comparison: Comparison | None, baseline: RunResult |
                f"passed, {failed} failed, {errors} errors{xf}</div>")
     if comparison is not None:
         regs = comparison.regressions
-        kind = "fail" if regs else "pass"
+        errs = comparison.errors
+        kind = "fail" if regs or errs else "pass"
         text = (f"{len(regs)} regressions against the baseline: "
                 + ", ".join(_e(g.label) for g in regs)) if regs else (
             "no significant regression against the baseline")
+        if errs:
+            text += (f"; {len(errs)} gates cannot be compared: "
+                     + ", ".join(_e(g.label) for g in errs))
         out.append(f'<div class="banner {kind}">{text} (alpha {comparison.alpha:g}, '
                    "Holm-corrected)</div>")
         for w in comparison.warnings:
@@ -125,7 +134,7 @@ def _suite_section(suite: SuiteResult, base: SuiteResult | None,
            f"<h2>{_e(suite.name)}</h2>",
            f'<p class="meta">{_e(suite.file)} &middot; model {_e(suite.model)}'
            + (f" &middot; baseline model {_e(suite.baseline)}" if suite.baseline else "")
-           + f" &middot; {suite.n_cases or len(suite.cases)} cases</p>"]
+           + f" &middot; {_e(suite.n_cases or len(suite.cases))} cases</p>"]
     if suite.error:
         out.append(f'<div class="banner fail">suite error: {_e(suite.error)}</div>')
     out.extend(f'<div class="banner warn">{_e(w)}</div>' for w in suite.warnings)
@@ -167,7 +176,7 @@ def _aggregate_table(aggs: Sequence[AggregateResult]) -> str:
                else ("&ge; " if a.op == "min" else "&le; ") + _fmt(a.threshold))
         detail = _e(a.error) if a.error else _e(a.method or "")
         rows.append(f"<tr><td>{_e(a.name)}</td><td class=num>{_fmt(a.value)}</td>"
-                    f"<td class=num>{ci}</td><td class=num>{a.n}</td><td class=num>{thr}</td>"
+                    f"<td class=num>{ci}</td><td class=num>{_e(a.n)}</td><td class=num>{thr}</td>"
                     f"<td>{_verdict(a)}</td><td class=muted>{detail}</td></tr>")
     return ("<table><tr><th>aggregate</th><th>value</th><th>interval</th><th>n</th>"
             "<th>threshold</th><th>verdict</th><th></th></tr>" + "".join(rows) + "</table>")
@@ -300,14 +309,15 @@ def _comparison_view(cmp: SuiteComparison) -> str:
     """Old vs new per gate, with the paired test, and the cases present in one run only."""
     rows = []
     for g in cmp.gates:
-        status = ('<span class="fail">REGRESSED</span>' if g.regressed
+        status = ('<span class="fail">ERROR</span>' if g.status == "error"
+                  else '<span class="fail">REGRESSED</span>' if g.regressed
                   else '<span class="pass">improved</span>' if g.improved else "ok")
         rows.append(
             f"<tr><td>{_e(g.name)}</td><td class=num>{_fmt(g.old_value)}</td>"
             f"<td class=num>{_fmt(g.new_value)}</td><td class=num>{_signed(g.delta)}</td>"
             f"<td>{_e(g.test)}</td><td class=num>{_fmt(g.p_value)}</td>"
-            f"<td class=num>{_fmt(g.p_adjusted)}</td><td class=num>{g.n_worse} / {g.n_better}</td>"
-            f"<td>{status}</td><td class=muted>{_e(g.reason)}</td></tr>")
+            f"<td class=num>{_fmt(g.p_adjusted)}</td><td class=num>{_e(g.n_worse)} / {_e(g.n_better)}</td>"
+            f"<td>{status}</td><td class=muted>{_e(g.error or g.reason)}</td></tr>")
     out = ["<h3>comparison with the baseline run</h3>",
            "<table class=comparison><tr><th>aggregate</th><th>baseline</th><th>this run</th>"
            "<th>&Delta;</th><th>paired test</th><th>p (worse)</th><th>Holm p</th>"
@@ -440,7 +450,7 @@ def _text_cell(text: str | None, empty: str = "") -> str:
         return f'<td class="text muted">{_e(empty)}</td>'
     if len(text) > MAX_TEXT:
         more = len(text) - MAX_TEXT
-        text = text[:MAX_TEXT] + f"\n... ({more} more characters in the results file)"
+        text = text[:MAX_TEXT] + f"\n... ({more:,} more characters cut; the results file has them)"
     return f'<td class="text"><div>{_e(text)}</div></td>'
 
 

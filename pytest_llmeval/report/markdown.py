@@ -16,6 +16,7 @@ from typing import Any
 
 from pytest_llmeval.compare import CaseChange, Comparison, GateComparison
 from pytest_llmeval.results import AggregateResult, RunResult
+from pytest_llmeval.sanitize import display, escape
 
 MAX_CASES = 5
 """Cases that got worse shown per regressed gate."""
@@ -31,7 +32,7 @@ def render_markdown(run: RunResult, comparison: Comparison | None = None) -> str
     icon = ":x:" if failed or errors else ":white_check_mark:"
     lines = [f"## {icon} llmeval: {len(gates)} aggregates, {failed} failed, {errors} errors", ""]
     for suite in run.suites:
-        lines.append(f"### {_cell(suite.name)} ({suite.n_cases or len(suite.cases)} cases, "
+        lines.append(f"### {_cell(suite.name)} ({_int(suite.n_cases or len(suite.cases))} cases, "
                      f"model `{_code(suite.model)}`)")
         lines.append("")
         if suite.error:
@@ -51,8 +52,14 @@ def append_github_summary(run: RunResult, comparison: Comparison | None = None) 
     target = os.environ.get("GITHUB_STEP_SUMMARY")
     if not target:
         return False
-    with Path(target).open("a", encoding="utf-8") as fh:
-        fh.write(render_markdown(run, comparison) + "\n")
+    try:
+        with Path(target).open("a", encoding="utf-8") as fh:
+            fh.write(render_markdown(run, comparison) + "\n")
+    except OSError as exc:
+        from pytest_llmeval.errors import WriteError
+
+        raise WriteError(f"cannot append the Markdown summary to {target} (GITHUB_STEP_SUMMARY): "
+                         f"{exc.strerror or exc}") from exc
     return True
 
 
@@ -68,13 +75,16 @@ def _aggregate_row(a: AggregateResult) -> str:
         verdict = "expected failure"
     else:
         verdict = ":white_check_mark: pass" if a.passed else ":x: **FAIL**"
-    return f"| {_cell(a.name)} | {_num(a.value)} | {ci} | {a.n} | {thr} | {verdict} |"
+    return f"| {_cell(a.name)} | {_num(a.value)} | {ci} | {_int(a.n)} | {thr} | {verdict} |"
 
 
 def _comparison_lines(cmp: Comparison) -> list[str]:
     regs = cmp.regressions
+    errs = cmp.errors
     head = (f":x: {len(regs)} regressions" if regs
             else ":white_check_mark: no significant regression")
+    if errs:
+        head += f", :x: {len(errs)} gates that cannot be compared"
     lines = [f"### Comparison with the baseline run: {head}", "",
              f"Paired one-sided tests, alpha {cmp.alpha:g}, Holm-corrected across the run's gates.",
              ""]
@@ -107,10 +117,11 @@ def _comparison_lines(cmp: Comparison) -> list[str]:
 
 
 def _gate_row(g: GateComparison) -> str:
-    status = (":x: **REGRESSED**" if g.regressed else ":arrow_up: improved" if g.improved else "ok")
+    status = (":x: **ERROR**: " + _cell(g.error) if g.status == "error"
+              else ":x: **REGRESSED**" if g.regressed else ":arrow_up: improved" if g.improved else "ok")
     return (f"| {_cell(g.suite)} | {_cell(g.name)} | {_num(g.old_value)} | {_num(g.new_value)} | "
             f"{_signed(g.delta)} | {_cell(g.test)} | {_num(g.p_value)} | {_num(g.p_adjusted)} | "
-            f"{g.n_worse} / {g.n_better} | {status} |")
+            f"{_int(g.n_worse)} / {_int(g.n_better)} | {status} |")
 
 
 def _regression_details(g: GateComparison) -> list[str]:
@@ -118,7 +129,7 @@ def _regression_details(g: GateComparison) -> list[str]:
              f"{_cell(g.reason)}</summary>", ""]
     if g.worse_cases:
         shown = g.worse_cases[:MAX_CASES]
-        lines += [f"{g.n_worse} cases got worse (showing {len(shown)}):", "",
+        lines += [f"{_int(g.n_worse)} cases got worse (showing {len(shown)}):", "",
                   "| case | baseline score | new score | baseline output | new output |",
                   "|---|---:|---:|---|---|"]
         lines += [_change_row(c) for c in shown]
@@ -135,19 +146,23 @@ def _change_row(c: CaseChange) -> str:
 def _cut(text: str | None) -> str:
     if text is None:
         return "(no output)"
-    return text if len(text) <= MAX_OUTPUT else text[:MAX_OUTPUT] + "..."
+    return display(text, MAX_OUTPUT)
+
+
+def _int(v: Any) -> str:
+    return str(v) if isinstance(v, int) and not isinstance(v, bool) else "-"
 
 
 def _cell(text: Any) -> str:
     """Escape untrusted text for a Markdown table cell (and the HTML GitHub renders in it)."""
-    s = html.escape("" if text is None else str(text), quote=False)
+    s = html.escape(escape("" if text is None else str(text), multiline=True), quote=False)
     for ch in "\\`*_[]|#~":
         s = s.replace(ch, "\\" + ch)
-    return s.replace("\r\n", "<br>").replace("\n", "<br>")
+    return s.replace("\n", "<br>").replace("\t", " ")
 
 
 def _code(text: Any) -> str:
-    return ("" if text is None else str(text)).replace("`", "'").replace("\n", " ")
+    return escape("" if text is None else str(text), multiline=False).replace("`", "'")
 
 
 def _ids(ids: list[str], limit: int = 10) -> str:

@@ -14,6 +14,8 @@ import threading
 import time
 from typing import Any
 
+from pytest_llmeval.sanitize import display
+
 
 class Progress:
     def __init__(self, terminalreporter: Any | None, capture_manager: Any | None = None) -> None:
@@ -39,6 +41,7 @@ class Progress:
             self.tr.write(text, flush=True)
 
     def start(self, label: str, total: int) -> None:
+        label = display(label, 80, multiline=False)  # a model name from a suite file or a fixture
         self._label, self._total, self._done = label, total, 0
         self._start = self._last = time.monotonic()
         self._shown = ""

@@ -1,4 +1,10 @@
-"""The terminal summary: one row per suite and gate (value, interval, threshold, verdict, n)."""
+"""The terminal summary: one row per suite and gate (value, interval, threshold, verdict, n).
+
+Names, categories, reports and warnings can carry text from eval files and model
+outputs (a classification report's labels are outputs), so everything written
+goes through :func:`pytest_llmeval.sanitize.display`: control sequences are shown
+escaped, never obeyed, and long texts are cut with the count of characters cut.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,16 @@ import math
 from typing import Any
 
 from pytest_llmeval.results import AggregateResult, RunResult
+from pytest_llmeval.sanitize import display
+
+CELL_LIMIT = 60
+"""Characters of a name or category shown in a table cell."""
+LINE_LIMIT = 500
+"""Characters of a report line or warning shown."""
+
+
+def _cell(text: Any) -> str:
+    return display("-" if text is None else text, CELL_LIMIT, multiline=False)
 
 
 def _num(v: float | None) -> str:
@@ -38,23 +54,23 @@ def summary_rows(run: RunResult) -> list[list[str]]:
         for agg in suite.aggregates:
             label = agg.name
             model = "-" if agg.kind == "contamination" else (agg.model or suite.model or "-")
-            rows.append([suite.name, label, model, _num(agg.value), _ci(agg),
-                         _threshold(agg), _verdict(agg), str(agg.n or "-")])
+            rows.append([_cell(suite.name), _cell(label), _cell(model), _num(agg.value), _ci(agg),
+                         _threshold(agg), _verdict(agg), _cell(agg.n or "-")])
             base = agg.details.get("vs_baseline")
             if isinstance(base, dict):
                 ci = base.get("ci")
                 ci_s = f"[{_num(ci[0])}, {_num(ci[1])}]" if ci else "-"
-                rows.append(["", "  baseline", str(base.get("model") or "-"), _num(base.get("value")), ci_s,
-                             "", "", ""])
+                rows.append(["", "  baseline", _cell(base.get("model") or "-"), _num(base.get("value")),
+                             ci_s, "", "", ""])
                 dci = base.get("delta_ci") or [None, None]
                 rows.append(["", "  difference", "", f"{base.get('delta', 0):+.3f}",
                              f"[{dci[0]:+.3f}, {dci[1]:+.3f}]" if dci[0] is not None else "-", "", "", ""])
             per_category = "failing_categories" in agg.details
             cats = suite.categories.get(agg.name, [])
             for cat in cats if len(cats) > 1 else []:
-                rows.append(["", f"  {cat.category}", "", _num(cat.value), _ci(cat),
+                rows.append(["", f"  {_cell(cat.category)}", "", _num(cat.value), _ci(cat),
                              _threshold(cat) if per_category else "",
-                             _verdict(cat) if per_category else "", str(cat.n)])
+                             _verdict(cat) if per_category else "", _cell(cat.n)])
     return rows
 
 
@@ -89,13 +105,13 @@ def write_summary(tr: Any, run: RunResult, verbosity: int = 0) -> None:
     tr.write_line(f"cases: {n_cases} evaluated, {failed} failed checks, {errors} errors")
     warnings = [w for s in run.suites for w in s.warnings]
     for w in warnings:
-        tr.write_line(f"warning: {w}", yellow=True)
+        tr.write_line(f"warning: {display(w, LINE_LIMIT, multiline=False)}", yellow=True)
     if verbosity >= 0:
         for suite in run.suites:
             for name, report in suite.reports.items():
-                tr.write_line(f"{suite.name}::{name} report:")
-                for line in report.rstrip().splitlines():
-                    tr.write_line("    " + line)
+                tr.write_line(f"{_cell(suite.name)}::{_cell(name)} report:")
+                for line in display(report.rstrip(), 20 * LINE_LIMIT).splitlines():
+                    tr.write_line("    " + display(line, LINE_LIMIT, multiline=False))
     for model, u in sorted(run.usage.items()):
         if u:
             parts = [f"{k}={v}" for k, v in u.items() if not isinstance(v, dict)]
@@ -103,4 +119,5 @@ def write_summary(tr: Any, run: RunResult, verbosity: int = 0) -> None:
             if cache:
                 parts += [f"cache.{k}={v}" for k, v in cache.items()]
             if parts:
-                tr.write_line(f"usage {model}: " + ", ".join(parts))
+                tr.write_line(f"usage {_cell(model)}: " + display(", ".join(parts), LINE_LIMIT,
+                                                                    multiline=False))

@@ -81,5 +81,5 @@ def test_incomparable_runs_show_a_warning(new_run: RunResult, baseline_run: RunR
 def test_long_outputs_are_cut_in_the_table(new_run: RunResult) -> None:
     new_run.suites[0].cases[10].output = "x" * 30_000
     page = render_html(new_run)
-    assert "10000 more characters in the results file" in page
+    assert "10,000 more characters cut" in page
     assert "x" * 30_000 not in page
