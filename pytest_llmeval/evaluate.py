@@ -517,22 +517,13 @@ def corpus_statistic(metric: Metric, preds: Sequence[str],
                      refs: Sequence[Sequence[str]]) -> Callable[[Any], float]:
     """``indices -> corpus value`` for the bootstrap.
 
-    With sufficient statistics (sacrebleu BLEU/chrF) a resample is a sum of rows;
-    otherwise the corpus metric is recomputed on the resampled cases.
+    With sufficient statistics (every built-in metric) all resamples are summed in
+    one matrix product; otherwise the corpus metric is recomputed on the resampled
+    cases (see :mod:`pytest_llmeval.metrics.resample`).
     """
-    if metric.case_stats is not None and metric.score_from_stats is not None:
-        table = metric.case_stats(preds, refs)
-        from_stats = metric.score_from_stats
+    from pytest_llmeval.metrics.resample import corpus_statistic as statistic
 
-        def from_table(idx: Any) -> float:
-            return from_stats(table[idx].sum(axis=0))
-
-        return from_table
-
-    def recompute(idx: Any) -> float:
-        return metric.corpus([preds[i] for i in idx], [refs[i] for i in idx])
-
-    return recompute
+    return statistic(metric, preds, refs)
 
 
 def _prompt_text(prompt: Any) -> str:

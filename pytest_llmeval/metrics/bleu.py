@@ -15,6 +15,7 @@ with ``None``, which sacrebleu documents as "no reference in this stream".
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -120,6 +121,64 @@ class NltkBleu:
             )
 
 
+    def statistics(self, predictions: Sequence[str], references: Sequence[References]) -> Any:
+        """Per-case sufficient statistics of ``corpus_bleu``, scored with nltk's own arithmetic.
+
+        Columns: clipped n-gram matches per order, n-gram totals per order (at least
+        1 per case, as nltk's ``modified_precision`` gives), hypothesis length and
+        closest reference length. ``corpus_bleu`` sums exactly these over cases, then
+        applies the brevity penalty and the smoothing function to the summed
+        fractions; :meth:`bleu_from_counts` does the same with nltk's functions.
+        """
+        import numpy as np
+        from nltk.translate.bleu_score import closest_ref_length, modified_precision
+
+        from pytest_llmeval.metrics.resample import CaseStatistics
+
+        order = len(self.weights)
+        hyps = [self.tokens(p) for p in predictions]
+        refs = [[self.tokens(r) for r in case_refs] for case_refs in references]
+        table = np.zeros((len(hyps), 2 * order + 2))
+        for i, (hyp, case_refs) in enumerate(zip(hyps, refs, strict=True)):
+            for j in range(order):
+                p_j = modified_precision(case_refs, hyp, j + 1)
+                table[i, j] = p_j.numerator
+                table[i, order + j] = p_j.denominator
+            table[i, 2 * order] = len(hyp)
+            table[i, 2 * order + 1] = closest_ref_length(case_refs, len(hyp))
+
+        def score(sums: Any, last: Any) -> Any:
+            out = np.empty(len(sums))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                for r, (row, k) in enumerate(zip(sums.tolist(), last.tolist(), strict=True)):
+                    out[r] = self.bleu_from_counts([round(v) for v in row], refs[k], hyps[k])
+            return out
+
+        return CaseStatistics(table, score)
+
+    def bleu_from_counts(self, counts: Sequence[int], references: Sequence[Sequence[str]],
+                         hypothesis: Sequence[str]) -> float:
+        """``corpus_bleu``'s value from summed counts (the tail of nltk's ``corpus_bleu``).
+
+        ``references`` and ``hypothesis`` are the corpus's last case: nltk passes its
+        loop variables to the smoothing function, and ``method5``/``method7`` count
+        that sentence's 5-grams.
+        """
+        from nltk.translate.bleu_score import Fraction, brevity_penalty
+
+        order = len(self.weights)
+        numerators, denominators = counts[:order], counts[order:2 * order]
+        hyp_lengths, ref_lengths = counts[2 * order], counts[2 * order + 1]
+        bp = brevity_penalty(ref_lengths, hyp_lengths)
+        p_n = [Fraction(numerators[i], denominators[i], _normalize=False) for i in range(order)]
+        if numerators[0] == 0:
+            return 0.0
+        p_n = self.smoothing(p_n, references=references, hypothesis=hypothesis, hyp_len=hyp_lengths)
+        s = (w_i * math.log(p_i) for w_i, p_i in zip(self.weights, p_n, strict=False) if p_i > 0)
+        return float(bp * math.exp(math.fsum(s)))
+
+
 def reference_streams(references: Sequence[References]) -> list[list[str | None]]:
     """Transpose per-case reference lists into sacrebleu streams, padding with ``None``."""
     width = max((len(refs) for refs in references), default=0)
@@ -173,6 +232,7 @@ def bleu(
         score_case=scorer.sentence,
         score_corpus=scorer.corpus,
         options=scorer.options(),
+        statistics=scorer.statistics,
     )
 
 
