@@ -28,7 +28,11 @@ NLTK_TOKENIZERS = ("whitespace", "13a")
 # nltk's method6 asserts on any sentence without a matching trigram, so a run
 # would crash on ordinary data; it is refused with that reason.
 SMOOTHINGS = ("method0", "method1", "method2", "method3", "method4", "method5", "method7")
+ZERO_ONLY_SMOOTHINGS = ("method0", "method1", "method3", "method4")
+"""nltk smoothings that change only the precisions of orders without a single match."""
 SACREBLEU_TOKENIZERS = ("13a", "intl", "none", "zh", "char")
+CASE_CACHE = 1 << 16
+"""Cases whose statistics a metric remembers (then it starts over)."""
 
 
 def _weights(metric: str, max_n: Any, weights: Any) -> tuple[float, ...]:
@@ -71,6 +75,8 @@ class NltkBleu:
         self.smoothing_name = choice(metric, "smoothing", smoothing, SMOOTHINGS)
         self.weights = _weights(metric, max_n, weights)
         self.smoothing = getattr(SmoothingFunction(), self.smoothing_name)
+        # (prediction, references) -> (counts, hypothesis tokens, reference tokens), see statistics()
+        self._rows: dict[tuple[str, tuple[str, ...]], tuple[list[int], list[str], list[list[str]]]] = {}
         self._split: Callable[[str], list[str]] = str.split
         if self.tokenize_name == "13a":
             from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
@@ -129,6 +135,7 @@ class NltkBleu:
         closest reference length. ``corpus_bleu`` sums exactly these over cases, then
         applies the brevity penalty and the smoothing function to the summed
         fractions; :meth:`bleu_from_counts` does the same with nltk's functions.
+        Remembered per (prediction, references), like sacrebleu's statistics.
         """
         import numpy as np
         from nltk.translate.bleu_score import closest_ref_length, modified_precision
@@ -136,23 +143,33 @@ class NltkBleu:
         from pytest_llmeval.metrics.resample import CaseStatistics
 
         order = len(self.weights)
-        hyps = [self.tokens(p) for p in predictions]
-        refs = [[self.tokens(r) for r in case_refs] for case_refs in references]
-        table = np.zeros((len(hyps), 2 * order + 2))
-        for i, (hyp, case_refs) in enumerate(zip(hyps, refs, strict=True)):
-            for j in range(order):
-                p_j = modified_precision(case_refs, hyp, j + 1)
-                table[i, j] = p_j.numerator
-                table[i, order + j] = p_j.denominator
-            table[i, 2 * order] = len(hyp)
-            table[i, 2 * order + 1] = closest_ref_length(case_refs, len(hyp))
+        if len(self._rows) + len(predictions) > CASE_CACHE:
+            self._rows.clear()
+        cases = []
+        for prediction, case_refs in zip(predictions, references, strict=True):
+            key = (prediction, tuple(case_refs))
+            case = self._rows.get(key)
+            if case is None:
+                hyp = self.tokens(prediction)
+                tok_refs = [self.tokens(r) for r in case_refs]
+                row: list[int] = []
+                for n in range(1, order + 1):
+                    p_n = modified_precision(tok_refs, hyp, n)
+                    row += [p_n.numerator, p_n.denominator]
+                counts = row[0::2] + row[1::2] + [len(hyp), closest_ref_length(tok_refs, len(hyp))]
+                case = self._rows[key] = (counts, hyp, tok_refs)
+            cases.append(case)
+        table = np.array([c[0] for c in cases], dtype=np.float64).reshape(len(cases), 2 * order + 2)
+        hyps = [c[1] for c in cases]
+        refs = [c[2] for c in cases]
 
         def score(sums: Any, last: Any) -> Any:
             out = np.empty(len(sums))
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
-                for r, (row, k) in enumerate(zip(sums.tolist(), last.tolist(), strict=True)):
-                    out[r] = self.bleu_from_counts([round(v) for v in row], refs[k], hyps[k])
+                counts = np.rint(sums).astype(np.int64).tolist()
+                for r, (row, k) in enumerate(zip(counts, last.tolist(), strict=True)):
+                    out[r] = self.bleu_from_counts(row, refs[k], hyps[k])
             return out
 
         return CaseStatistics(table, score)
@@ -171,10 +188,17 @@ class NltkBleu:
         numerators, denominators = counts[:order], counts[order:2 * order]
         hyp_lengths, ref_lengths = counts[2 * order], counts[2 * order + 1]
         bp = brevity_penalty(ref_lengths, hyp_lengths)
-        p_n = [Fraction(numerators[i], denominators[i], _normalize=False) for i in range(order)]
         if numerators[0] == 0:
             return 0.0
-        p_n = self.smoothing(p_n, references=references, hypothesis=hypothesis, hyp_len=hyp_lengths)
+        if self.smoothing_name in ZERO_ONLY_SMOOTHINGS and all(numerators):
+            # these smoothings leave every precision with a match as it is
+            p_n = [n / d for n, d in zip(numerators, denominators, strict=True)]
+        else:
+            fractions = [Fraction(numerators[i], denominators[i], _normalize=False) for i in range(order)]
+            smoothed = self.smoothing(fractions, references=references, hypothesis=hypothesis,
+                                      hyp_len=hyp_lengths)
+            # math.log(p) converts p with float(p); converting once gives the same logs
+            p_n = [float(p_i) for p_i in smoothed]
         s = (w_i * math.log(p_i) for w_i, p_i in zip(self.weights, p_n, strict=False) if p_i > 0)
         return float(bp * math.exp(math.fsum(s)))
 
@@ -191,6 +215,7 @@ class Sacre:
     def __init__(self, corpus_metric: Any, sentence_metric: Any) -> None:
         self._corpus = corpus_metric
         self._sentence = sentence_metric
+        self._rows: dict[tuple[str, tuple[str, ...]], tuple[Any, ...]] = {}
 
     def sentence(self, prediction: str, references: References) -> float:
         return float(self._sentence.sentence_score(prediction, list(references)).score) / 100.0
@@ -202,12 +227,22 @@ class Sacre:
         return float(self._corpus.corpus_score(list(predictions), streams).score) / 100.0
 
     def stats(self, predictions: Sequence[str], references: Sequence[References]) -> Any:
-        """sacrebleu's per-segment sufficient statistics (what ``corpus_score`` sums)."""
+        """sacrebleu's per-segment sufficient statistics (what ``corpus_score`` sums).
+
+        Remembered per (prediction, references), so the interval, the category rows
+        and the paired difference of one gate extract each case once.
+        """
         import numpy as np
 
-        streams = reference_streams(references)
-        return np.asarray(self._corpus._extract_corpus_statistics(list(predictions), streams),
-                          dtype=np.float64)
+        keys = [(p, tuple(r)) for p, r in zip(predictions, references, strict=True)]
+        missing = list(dict.fromkeys(k for k in keys if k not in self._rows))
+        if missing:
+            if len(self._rows) + len(missing) > CASE_CACHE:
+                self._rows.clear()
+            streams = reference_streams([r for _p, r in missing])
+            rows = self._corpus._extract_corpus_statistics([p for p, _r in missing], streams)
+            self._rows.update(zip(missing, (tuple(row) for row in rows), strict=True))
+        return np.asarray([self._rows[k] for k in keys], dtype=np.float64).reshape(len(keys), -1)
 
     def from_stats(self, summed: Any) -> float:
         """The corpus score from summed statistics, computed by sacrebleu itself."""

@@ -9,6 +9,12 @@ statistics); they do not call one another, so their sum counts nothing twice.
 ``_metric_gate`` (statistics plus per-case scoring and reports) and the whole
 process are shown beside it.
 
+The reference libraries (scipy.stats, scikit-learn, nltk's BLEU, sacrebleu) are
+imported before profiling starts, so a suite's figure is its computation, not
+whichever first import it happened to trigger (scipy.stats alone takes seconds
+and is imported by the first Wilson interval, nltk or scikit-learn, once per
+process); ``--cold-imports`` profiles them too.
+
 ``--pythonpath`` selects the package under test, so the same script measures
 an older copy of the code (``git archive <commit> | tar -x -C DIR``) for a
 before/after comparison. cProfile adds a fixed cost to every Python call, which
@@ -50,10 +56,26 @@ def cumulative(profile: Path, wanted: tuple[tuple[str, str], ...]) -> dict[str, 
     return out
 
 
-def run_suite(suite: Path, pythonpath: Path, workdir: Path) -> dict[str, object]:
+RUNNER = """
+import cProfile, sys
+if sys.argv[2] == "warm":
+    import nltk.translate.bleu_score, sacrebleu.metrics, scipy.stats, sklearn.metrics
+import pytest
+profile = cProfile.Profile()
+profile.enable()
+try:
+    code = pytest.main(sys.argv[3:])
+finally:
+    profile.disable()
+    profile.dump_stats(sys.argv[1])
+sys.exit(int(code))
+"""
+
+
+def run_suite(suite: Path, pythonpath: Path, workdir: Path, cold_imports: bool) -> dict[str, object]:
     prof = workdir / f"{suite.stem}.prof"
     env = {**os.environ, "PYTHONPATH": str(pythonpath), "HF_HUB_OFFLINE": "1"}
-    cmd = [sys.executable, "-m", "cProfile", "-o", str(prof), "-m", "pytest", str(suite),
+    cmd = [sys.executable, "-c", RUNNER, str(prof), "cold" if cold_imports else "warm", str(suite),
            "-p", "no:cacheprovider", "--llmeval-cache", "off", "-q"]
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
@@ -73,13 +95,19 @@ def main() -> None:
     parser.add_argument("--suites", nargs="*", type=Path,
                         default=sorted((ROOT / "example_suite").glob("*.eval.yaml")))
     parser.add_argument("--limit", type=float, default=0.3, help="target seconds of statistics per suite")
+    parser.add_argument("--keep", type=Path, help="directory to keep the .prof files in")
+    parser.add_argument("--cold-imports", action="store_true",
+                        help="do not import the reference libraries before profiling")
     args = parser.parse_args()
-    print(f"package: {args.pythonpath.resolve()}")
+    print(f"package: {args.pythonpath.resolve()}; libraries imported before profiling: "
+          f"{'no' if args.cold_imports else 'yes'}")
     print(f"load before: {os.getloadavg()}")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp) if args.keep is None else args.keep.resolve()
+        workdir.mkdir(parents=True, exist_ok=True)
         for suite in args.suites:
-            row = run_suite(suite.resolve(), args.pythonpath.resolve(), Path(tmp))
+            row = run_suite(suite.resolve(), args.pythonpath.resolve(), workdir, args.cold_imports)
             rows.append(row)
             detail = ", ".join(f"{k} {c} calls {s:.3f}s" for k, (c, s) in sorted(row["detail"].items()))
             print(f"{row['suite']:<24} statistics {row['stats']:7.3f} s   _metric_gate "
