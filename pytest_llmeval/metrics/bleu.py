@@ -163,13 +163,26 @@ class NltkBleu:
         hyps = [c[1] for c in cases]
         refs = [c[2] for c in cases]
 
+        weights = self.weights
+        plain = self.smoothing_name in ZERO_ONLY_SMOOTHINGS
+
         def score(sums: Any, last: Any) -> Any:
+            from nltk.translate.bleu_score import brevity_penalty
+
             out = np.empty(len(sums))
+            log, exp, fsum = math.log, math.exp, math.fsum
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
                 counts = np.rint(sums).astype(np.int64).tolist()
                 for r, (row, k) in enumerate(zip(counts, last.tolist(), strict=True)):
-                    out[r] = self.bleu_from_counts(row, refs[k], hyps[k])
+                    numerators = row[:order]
+                    if plain and all(numerators):
+                        # a match at every order: these smoothings leave the precisions as they are
+                        bp = brevity_penalty(row[2 * order + 1], row[2 * order])
+                        out[r] = bp * exp(fsum([w * log(n / d) for w, n, d in
+                                                zip(weights, numerators, row[order:2 * order], strict=True)]))
+                    else:
+                        out[r] = self.bleu_from_counts(row, refs[k], hyps[k])
             return out
 
         return CaseStatistics(table, score)
@@ -190,15 +203,11 @@ class NltkBleu:
         bp = brevity_penalty(ref_lengths, hyp_lengths)
         if numerators[0] == 0:
             return 0.0
-        if self.smoothing_name in ZERO_ONLY_SMOOTHINGS and all(numerators):
-            # these smoothings leave every precision with a match as it is
-            p_n = [n / d for n, d in zip(numerators, denominators, strict=True)]
-        else:
-            fractions = [Fraction(numerators[i], denominators[i], _normalize=False) for i in range(order)]
-            smoothed = self.smoothing(fractions, references=references, hypothesis=hypothesis,
-                                      hyp_len=hyp_lengths)
-            # math.log(p) converts p with float(p); converting once gives the same logs
-            p_n = [float(p_i) for p_i in smoothed]
+        fractions = [Fraction(numerators[i], denominators[i], _normalize=False) for i in range(order)]
+        smoothed = self.smoothing(fractions, references=references, hypothesis=hypothesis,
+                                  hyp_len=hyp_lengths)
+        # math.log(p) converts p with float(p); converting once gives the same logs
+        p_n = [float(p_i) for p_i in smoothed]
         s = (w_i * math.log(p_i) for w_i, p_i in zip(self.weights, p_n, strict=False) if p_i > 0)
         return float(bp * math.exp(math.fsum(s)))
 
@@ -248,6 +257,44 @@ class Sacre:
         """The corpus score from summed statistics, computed by sacrebleu itself."""
         values = [int(v) if float(v).is_integer() else float(v) for v in summed]
         return float(self._corpus._compute_score_from_stats(values).score) / 100.0
+
+
+def chrf_from_sums(sums: Any, order: int, beta: int, eps_smoothing: bool = False) -> Any:
+    """sacrebleu's chrF (0-100) of each row of summed segment statistics, vectorised.
+
+    The arithmetic of ``CHRF._compute_f_score`` (sacrebleu 2.x) in the same order,
+    on whole columns: per order ``[hyp, ref, match]`` counts give precision and
+    recall (``1e-16`` where a count is 0), then either the mean F-beta over orders
+    (``eps_smoothing``) or the F-beta of the precision and recall averaged over the
+    orders present in both. It has only additions, multiplications and divisions,
+    so each value is sacrebleu's bit for bit (a parity test pins it).
+    """
+    import numpy as np
+
+    eps = 1e-16
+    factor = beta**2
+    rows = len(sums)
+    score = np.zeros(rows)
+    avg_prec = np.zeros(rows)
+    avg_rec = np.zeros(rows)
+    effective = np.zeros(rows)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for i in range(order):
+            n_hyp, n_ref, n_match = sums[:, 3 * i], sums[:, 3 * i + 1], sums[:, 3 * i + 2]
+            prec = np.where(n_hyp > 0, n_match / n_hyp, eps)
+            rec = np.where(n_ref > 0, n_match / n_ref, eps)
+            denom = factor * prec + rec
+            score += np.where(denom > 0, (1 + factor) * prec * rec / denom, eps)
+            both = (n_hyp > 0) & (n_ref > 0)
+            avg_prec = np.where(both, avg_prec + prec, avg_prec)
+            avg_rec = np.where(both, avg_rec + rec, avg_rec)
+            effective += both
+        if eps_smoothing:
+            return 100 * score / order
+        avg_prec = np.where(effective == 0, 0.0, avg_prec / effective)
+        avg_rec = np.where(effective == 0, 0.0, avg_rec / effective)
+        f = (1 + factor) * avg_prec * avg_rec / ((factor * avg_prec) + avg_rec)
+        return np.where(avg_prec + avg_rec != 0, 100 * f, 0.0)
 
 
 @register_metric("bleu")
@@ -324,6 +371,15 @@ def chrf(char_order: Any = 6, word_order: Any = 0, beta: Any = 2, lowercase: Any
     }
     metric = CHRF(**options)
     scorer = Sacre(metric, metric)
+
+    def statistics(predictions: Sequence[str], references: Sequence[References]) -> Any:
+        from pytest_llmeval.metrics.resample import CaseStatistics
+
+        def from_sums(sums: Any, last: Any) -> Any:
+            return chrf_from_sums(sums, metric.order, metric.beta, metric.eps_smoothing) / 100.0
+
+        return CaseStatistics(scorer.stats(predictions, references), from_sums)
+
     return Metric(
         name="chrf",
         kind="corpus",
@@ -332,4 +388,5 @@ def chrf(char_order: Any = 6, word_order: Any = 0, beta: Any = 2, lowercase: Any
         options=options,
         case_stats=scorer.stats,
         score_from_stats=scorer.from_stats,
+        statistics=statistics,
     )

@@ -352,3 +352,31 @@ def test_the_evaluators_corpus_statistic_uses_sufficient_statistics() -> None:
 
     for name in ("bleu", "f1", "precision", "recall", "chrf", "sacrebleu"):
         assert isinstance(evaluator_statistic(build_metric(name), ["a b"], [["a b"]]), CaseStatistics)
+
+
+@settings(max_examples=40, deadline=None)
+@given(rows=st.lists(st.lists(st.integers(0, 60), min_size=24, max_size=24), min_size=1, max_size=8),
+       beta=st.sampled_from([0, 1, 2, 3]), eps_smoothing=st.booleans(), word_order=st.sampled_from([0, 2]))
+def test_vectorised_chrf_equals_sacrebleu_bit_for_bit(rows, beta: int, eps_smoothing: bool,
+                                                       word_order: int) -> None:
+    from sacrebleu.metrics import CHRF
+
+    from pytest_llmeval.metrics.bleu import chrf_from_sums
+
+    metric = CHRF(char_order=6 - word_order, word_order=word_order, beta=beta, eps_smoothing=eps_smoothing)
+    sums = np.array(rows, dtype=np.float64)  # zero counts included: the eps branches
+    got = chrf_from_sums(sums, metric.order, beta, eps_smoothing)
+    assert got.tolist() == [metric._compute_f_score(row) for row in rows]
+
+
+@pytest.mark.parametrize("options", [{}, {"word_order": 2}, {"beta": 1, "lowercase": True}, {"char_order": 3}])
+def test_chrf_statistics_equal_sacrebleus_corpus_score(options) -> None:
+    preds = ["The cat sat.", "a dog ran far", "", "mat mat mat", "Hello (world)!"]
+    refs = [["the cat sat on the mat"], ["the dog ran far away", "a dog ran"], ["empty"], ["mat"],
+            ["hello world"]]
+    metric = build_metric("chrf", options)
+    table = case_statistics(metric, preds, refs)
+    assert table is not None
+    assert table.value() == metric.corpus(preds, refs)
+    idx = resamples(len(preds), 30, 1)
+    assert table.batch(idx).tolist() == [metric.corpus([preds[i] for i in r], [refs[i] for i in r]) for r in idx]
