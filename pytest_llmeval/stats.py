@@ -102,10 +102,12 @@ def _resample_values(n: int, n_resamples: int, rng: np.random.Generator,
                      progress: Callable[[int], None] | None) -> list[np.ndarray]:
     """Each statistic on the same ``n_resamples`` resamples of ``range(n)``.
 
-    The indices are drawn one resample at a time, ``rng.integers(0, n, size=n)``,
-    whatever the statistic, so a statistic that takes a block of resamples at
-    once (:class:`BatchStatistic`) sees exactly the resamples that a per-resample
-    recomputation sees, and gives the same interval.
+    A statistic that recomputes gets one resample at a time, ``rng.integers(0, n,
+    size=n)``; one that takes a block of resamples at once (:class:`BatchStatistic`)
+    gets them as one ``(k, n)`` draw, which is the same indices in the same order:
+    numpy's bit generators keep the unused half of a 64-bit draw in their state,
+    so the stream does not depend on how it is split into calls (a test pins it).
+    Both therefore see the same resamples and give the same interval.
     """
     values = [np.empty(n_resamples) for _ in statistics]
     batches = [getattr(s, "batch", None) for s in statistics]
@@ -114,7 +116,7 @@ def _resample_values(n: int, n_resamples: int, rng: np.random.Generator,
         done = 0
         while done < n_resamples:
             k = min(block, n_resamples - done)
-            idx = np.stack([rng.integers(0, n, size=n) for _ in range(k)])
+            idx = rng.integers(0, n, size=(k, n))
             for out, batch in zip(values, batches, strict=True):
                 out[done:done + k] = batch(idx)  # type: ignore[misc]
             done += k

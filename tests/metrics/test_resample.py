@@ -380,3 +380,15 @@ def test_chrf_statistics_equal_sacrebleus_corpus_score(options) -> None:
     assert table.value() == metric.corpus(preds, refs)
     idx = resamples(len(preds), 30, 1)
     assert table.batch(idx).tolist() == [metric.corpus([preds[i] for i in r], [refs[i] for i in r]) for r in idx]
+
+
+@pytest.mark.parametrize("n", [2, 61, 2001])
+def test_block_draws_equal_one_draw_per_resample_for_any_set_size(n: int) -> None:
+    # the property the vectorised bootstrap rests on, for even and odd sizes
+    values = np.random.default_rng(n).random(n)
+    table = CaseStatistics(np.column_stack([values, np.ones(n)]), lambda sums, last: sums[:, 0] / sums[:, 1])
+    many = _Spy(table, batched=True)
+    one = _Spy(lambda idx: float(values[idx].sum() / len(idx)), batched=False)
+    stats.bootstrap_statistic(n, many, n_resamples=40, seed=n)
+    stats.bootstrap_statistic(n, one, n_resamples=40, seed=n)
+    assert all(np.array_equal(a, b) for a, b in zip(one.seen, many.seen, strict=True))
