@@ -16,6 +16,7 @@ with ``None``, which sacrebleu documents as "no reference in this stream".
 from __future__ import annotations
 
 import math
+import sys
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -165,6 +166,8 @@ class NltkBleu:
 
         weights = self.weights
         plain = self.smoothing_name in ZERO_ONLY_SMOOTHINGS
+        unsmoothed = self.smoothing_name == "method0"
+        tiny = sys.float_info.min
 
         def score(sums: Any, last: Any) -> Any:
             from nltk.translate.bleu_score import brevity_penalty
@@ -176,10 +179,11 @@ class NltkBleu:
                 counts = np.rint(sums).astype(np.int64).tolist()
                 for r, (row, k) in enumerate(zip(counts, last.tolist(), strict=True)):
                     numerators = row[:order]
-                    if plain and all(numerators):
-                        # a match at every order: these smoothings leave the precisions as they are
+                    if numerators[0] and (unsmoothed or (plain and all(numerators))):
+                        # With a match at every order these smoothings leave the precisions as they
+                        # are; nltk's method0 replaces a zero precision by sys.float_info.min.
                         bp = brevity_penalty(row[2 * order + 1], row[2 * order])
-                        out[r] = bp * exp(fsum([w * log(n / d) for w, n, d in
+                        out[r] = bp * exp(fsum([w * log(n / d if n else tiny) for w, n, d in
                                                 zip(weights, numerators, row[order:2 * order], strict=True)]))
                     else:
                         out[r] = self.bleu_from_counts(row, refs[k], hyps[k])
