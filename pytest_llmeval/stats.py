@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -82,20 +83,72 @@ def bootstrap_mean(values: Sequence[float], confidence: float = 0.95,
     return Estimate(value, float(lo), float(hi), n, confidence, "bootstrap")
 
 
+class BatchStatistic(Protocol):
+    """A statistic that can also evaluate many resamples at once (see ``metrics.resample``)."""
+
+    def __call__(self, indices: np.ndarray) -> float: ...
+
+    def batch(self, indices: np.ndarray) -> np.ndarray:
+        """Values of ``R`` resamples given as an ``R x n`` matrix of indices."""
+        ...
+
+
+_INDEX_BLOCK = 4_000_000
+"""Indices drawn per block of resamples when a statistic takes them all at once (32 MB)."""
+
+
+def _resample_values(n: int, n_resamples: int, rng: np.random.Generator,
+                     statistics: Sequence[Callable[[np.ndarray], float]],
+                     progress: Callable[[int], None] | None) -> list[np.ndarray]:
+    """Each statistic on the same ``n_resamples`` resamples of ``range(n)``.
+
+    A statistic that recomputes gets one resample at a time, ``rng.integers(0, n,
+    size=n)``; one that takes a block of resamples at once (:class:`BatchStatistic`)
+    gets them as one ``(k, n)`` draw, which is the same indices in the same order:
+    numpy's bit generators keep the unused half of a 64-bit draw in their state,
+    so the stream does not depend on how it is split into calls (a test pins it).
+    Both therefore see the same resamples and give the same interval.
+    """
+    values = [np.empty(n_resamples) for _ in statistics]
+    batches = [getattr(s, "batch", None) for s in statistics]
+    if all(b is not None for b in batches):
+        block = max(1, min(n_resamples, _INDEX_BLOCK // max(n, 1)))
+        done = 0
+        while done < n_resamples:
+            k = min(block, n_resamples - done)
+            idx = rng.integers(0, n, size=(k, n))
+            for out, batch in zip(values, batches, strict=True):
+                out[done:done + k] = batch(idx)  # type: ignore[misc]
+            done += k
+            if progress is not None:
+                progress(k)
+        return values
+    for i in range(n_resamples):
+        idx = rng.integers(0, n, size=n)
+        for out, statistic in zip(values, statistics, strict=True):
+            out[i] = statistic(idx)
+        if progress is not None:
+            progress(1)
+    return values
+
+
 def bootstrap_statistic(n: int, statistic: Callable[[np.ndarray], float], confidence: float = 0.95,
-                        n_resamples: int = 1000, seed: int | None = None) -> Estimate:
+                        n_resamples: int = 1000, seed: int | None = None,
+                        progress: Callable[[int], None] | None = None) -> Estimate:
     """Percentile bootstrap of any statistic computed from case indices.
 
     ``statistic(indices)`` recomputes the corpus value on the resampled cases
     (corpus BLEU, macro F1, win rate...). The point value is ``statistic(arange(n))``.
+    A statistic with a ``batch`` method (:class:`BatchStatistic`, e.g. summed
+    sufficient statistics) gets the same resamples in blocks. ``progress(k)`` is
+    called as resamples finish, for a slow recomputation to report.
     """
     if n == 0:
         return Estimate(float("nan"), float("nan"), float("nan"), 0, confidence, "bootstrap")
     value = float(statistic(np.arange(n)))
     if n == 1:
         return Estimate(value, value, value, 1, confidence, "bootstrap")
-    rng = _rng(seed)
-    stats = np.array([statistic(rng.integers(0, n, size=n)) for _ in range(n_resamples)], dtype=float)
+    (stats,) = _resample_values(n, n_resamples, _rng(seed), [statistic], progress)
     stats = stats[~np.isnan(stats)]
     if len(stats) == 0:
         return Estimate(value, float("nan"), float("nan"), n, confidence, "bootstrap")
@@ -134,21 +187,20 @@ def mcnemar(old_pass: Sequence[bool], new_pass: Sequence[bool]) -> tuple[int, in
 
 def paired_bootstrap(n: int, statistic_old: Callable[[np.ndarray], float],
                      statistic_new: Callable[[np.ndarray], float], confidence: float = 0.95,
-                     n_resamples: int = 1000, seed: int | None = None) -> Estimate:
+                     n_resamples: int = 1000, seed: int | None = None,
+                     progress: Callable[[int], None] | None = None) -> Estimate:
     """``new - old`` on the same resampled cases, with its percentile interval.
 
     Pairing keeps the case-to-case variation that both share out of the interval,
     so a difference between two models on one set of cases is judged on its own.
+    Statistics with a ``batch`` method are evaluated a block of resamples at a time.
     """
     idx_all = np.arange(n)
     delta = float(statistic_new(idx_all) - statistic_old(idx_all))
     if n < 2:
         return Estimate(delta, delta, delta, n, confidence, "paired bootstrap")
-    rng = _rng(seed)
-    deltas = np.empty(n_resamples)
-    for i in range(n_resamples):
-        idx = rng.integers(0, n, size=n)
-        deltas[i] = statistic_new(idx) - statistic_old(idx)
+    old, new = _resample_values(n, n_resamples, _rng(seed), [statistic_old, statistic_new], progress)
+    deltas = new - old
     alpha = (1 - confidence) / 2
     lo, hi = np.quantile(deltas, [alpha, 1 - alpha])
     return Estimate(delta, float(lo), float(hi), n, confidence, "paired bootstrap")

@@ -9,10 +9,6 @@ the results file and the reports take names and verdicts from the gate.
 
 from __future__ import annotations
 
-# The blind human evaluation's kinds (``human:``, ``judge_calibration:``) register on import; their
-# heavy parts (the web app, the statistics) load only when a gate runs.
-from pytest_llmeval.gates import human as _human  # noqa: F401
-from pytest_llmeval.gates import judge_calibration as _judge_calibration  # noqa: F401
 from pytest_llmeval.gates.base import (
     BaselineRun,
     Gate,

@@ -330,21 +330,8 @@ def estimate(metric: Metric, preds: list[str], refs: list[list[str]], per_pred: 
 
 def corpus_statistic(metric: Metric, preds: Sequence[str],
                      refs: Sequence[Sequence[str]]) -> Callable[[Any], float]:
-    """``indices -> corpus value`` for the bootstrap.
+    """``indices -> corpus value`` for the bootstrap, from per-case sufficient statistics when the
+    metric has them (a resample is then a weighted sum), else by recomputing the corpus metric."""
+    from pytest_llmeval.metrics.resample import corpus_statistic as from_statistics
 
-    With sufficient statistics (sacrebleu BLEU/chrF) a resample is a sum of rows;
-    otherwise the corpus metric is recomputed on the resampled cases.
-    """
-    if metric.case_stats is not None and metric.score_from_stats is not None:
-        table = metric.case_stats(preds, refs)
-        from_stats = metric.score_from_stats
-
-        def from_table(idx: Any) -> float:
-            return from_stats(table[idx].sum(axis=0))
-
-        return from_table
-
-    def recompute(idx: Any) -> float:
-        return metric.corpus([preds[i] for i in idx], [refs[i] for i in idx])
-
-    return recompute
+    return from_statistics(metric, preds, refs)

@@ -24,6 +24,8 @@ BUILTIN_MODULES = (
     "pytest_llmeval.gates.latency",
     "pytest_llmeval.gates.cost",
     "pytest_llmeval.gates.pass_at_k",
+    "pytest_llmeval.gates.human",
+    "pytest_llmeval.gates.judge_calibration",
 )
 
 _KINDS: dict[str, type[Gate]] = {}

@@ -4,9 +4,10 @@ A metric is built by a registered factory from its YAML options (configuration
 in the outer call, pure functions inside). The evaluator needs three things
 from it: a per-case score (shown on each case item, used for per-case minimums
 and for bootstrapping means), a corpus value over any subset of cases (for
-corpus metrics such as corpus BLEU or macro F1, whose bootstrap recomputes the
-corpus value on resampled cases), and optionally a text report (sklearn's
-classification report).
+corpus metrics such as corpus BLEU or macro F1), and optionally a text report
+(sklearn's classification report). A corpus metric may also give per-case
+sufficient statistics, from which the bootstrap sums each resample instead of
+recomputing the corpus value (:mod:`pytest_llmeval.metrics.resample`).
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ class Metric:
             recomputing the corpus metric from text a thousand times.
         score_from_stats: ``(summed statistics) -> float``, the corpus value from summed stats.
         range: ``(lowest, highest)`` value (0-1 for proportions and BLEU-like scores).
+        statistics: optional ``(predictions, references_list) -> CaseStatistics``
+            (:mod:`pytest_llmeval.metrics.resample`): per-case sufficient statistics with a
+            vectorised score from their sums (nltk BLEU, precision/recall/F1).
     """
 
     name: str
@@ -60,6 +64,7 @@ class Metric:
     score_from_stats: Callable[[Any], float] | None = None
     range: tuple[float, float] = (0.0, 1.0)
     """The values the metric can take; a threshold outside it is a collection error."""
+    statistics: Callable[[Sequence[str], Sequence[References]], Any] | None = None
 
     def case_scores(self, predictions: Sequence[str], references: Sequence[References]) -> list[float] | None:
         if self.score_case is None:

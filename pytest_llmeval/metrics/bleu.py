@@ -15,6 +15,8 @@ with ``None``, which sacrebleu documents as "no reference in this stream".
 
 from __future__ import annotations
 
+import math
+import sys
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -27,7 +29,11 @@ NLTK_TOKENIZERS = ("whitespace", "13a")
 # nltk's method6 asserts on any sentence without a matching trigram, so a run
 # would crash on ordinary data; it is refused with that reason.
 SMOOTHINGS = ("method0", "method1", "method2", "method3", "method4", "method5", "method7")
+ZERO_ONLY_SMOOTHINGS = ("method0", "method1", "method3", "method4")
+"""nltk smoothings that change only the precisions of orders without a single match."""
 SACREBLEU_TOKENIZERS = ("13a", "intl", "none", "zh", "char")
+CASE_CACHE = 1 << 16
+"""Cases whose statistics a metric remembers (then it starts over)."""
 
 
 def _weights(metric: str, max_n: Any, weights: Any) -> tuple[float, ...]:
@@ -70,6 +76,8 @@ class NltkBleu:
         self.smoothing_name = choice(metric, "smoothing", smoothing, SMOOTHINGS)
         self.weights = _weights(metric, max_n, weights)
         self.smoothing = getattr(SmoothingFunction(), self.smoothing_name)
+        # (prediction, references) -> (counts, hypothesis tokens, reference tokens), see statistics()
+        self._rows: dict[tuple[str, tuple[str, ...]], tuple[list[int], list[str], list[list[str]]]] = {}
         self._split: Callable[[str], list[str]] = str.split
         if self.tokenize_name == "13a":
             from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
@@ -120,6 +128,94 @@ class NltkBleu:
             )
 
 
+    def statistics(self, predictions: Sequence[str], references: Sequence[References]) -> Any:
+        """Per-case sufficient statistics of ``corpus_bleu``, scored with nltk's own arithmetic.
+
+        Columns: clipped n-gram matches per order, n-gram totals per order (at least
+        1 per case, as nltk's ``modified_precision`` gives), hypothesis length and
+        closest reference length. ``corpus_bleu`` sums exactly these over cases, then
+        applies the brevity penalty and the smoothing function to the summed
+        fractions; :meth:`bleu_from_counts` does the same with nltk's functions.
+        Remembered per (prediction, references), like sacrebleu's statistics.
+        """
+        import numpy as np
+        from nltk.translate.bleu_score import closest_ref_length, modified_precision
+
+        from pytest_llmeval.metrics.resample import CaseStatistics
+
+        order = len(self.weights)
+        if len(self._rows) + len(predictions) > CASE_CACHE:
+            self._rows.clear()
+        cases = []
+        for prediction, case_refs in zip(predictions, references, strict=True):
+            key = (prediction, tuple(case_refs))
+            case = self._rows.get(key)
+            if case is None:
+                hyp = self.tokens(prediction)
+                tok_refs = [self.tokens(r) for r in case_refs]
+                row: list[int] = []
+                for n in range(1, order + 1):
+                    p_n = modified_precision(tok_refs, hyp, n)
+                    row += [p_n.numerator, p_n.denominator]
+                counts = row[0::2] + row[1::2] + [len(hyp), closest_ref_length(tok_refs, len(hyp))]
+                case = self._rows[key] = (counts, hyp, tok_refs)
+            cases.append(case)
+        table = np.array([c[0] for c in cases], dtype=np.float64).reshape(len(cases), 2 * order + 2)
+        hyps = [c[1] for c in cases]
+        refs = [c[2] for c in cases]
+
+        weights = self.weights
+        plain = self.smoothing_name in ZERO_ONLY_SMOOTHINGS
+        unsmoothed = self.smoothing_name == "method0"
+        tiny = sys.float_info.min
+
+        def score(sums: Any, last: Any) -> Any:
+            from nltk.translate.bleu_score import brevity_penalty
+
+            out = np.empty(len(sums))
+            log, exp, fsum = math.log, math.exp, math.fsum
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                counts = np.rint(sums).astype(np.int64).tolist()
+                for r, (row, k) in enumerate(zip(counts, last.tolist(), strict=True)):
+                    numerators = row[:order]
+                    if numerators[0] and (unsmoothed or (plain and all(numerators))):
+                        # With a match at every order these smoothings leave the precisions as they
+                        # are; nltk's method0 replaces a zero precision by sys.float_info.min.
+                        bp = brevity_penalty(row[2 * order + 1], row[2 * order])
+                        out[r] = bp * exp(fsum([w * log(n / d if n else tiny) for w, n, d in
+                                                zip(weights, numerators, row[order:2 * order], strict=True)]))
+                    else:
+                        out[r] = self.bleu_from_counts(row, refs[k], hyps[k])
+            return out
+
+        return CaseStatistics(table, score)
+
+    def bleu_from_counts(self, counts: Sequence[int], references: Sequence[Sequence[str]],
+                         hypothesis: Sequence[str]) -> float:
+        """``corpus_bleu``'s value from summed counts (the tail of nltk's ``corpus_bleu``).
+
+        ``references`` and ``hypothesis`` are the corpus's last case: nltk passes its
+        loop variables to the smoothing function, and ``method5``/``method7`` count
+        that sentence's 5-grams.
+        """
+        from nltk.translate.bleu_score import Fraction, brevity_penalty
+
+        order = len(self.weights)
+        numerators, denominators = counts[:order], counts[order:2 * order]
+        hyp_lengths, ref_lengths = counts[2 * order], counts[2 * order + 1]
+        bp = brevity_penalty(ref_lengths, hyp_lengths)
+        if numerators[0] == 0:
+            return 0.0
+        fractions = [Fraction(numerators[i], denominators[i], _normalize=False) for i in range(order)]
+        smoothed = self.smoothing(fractions, references=references, hypothesis=hypothesis,
+                                  hyp_len=hyp_lengths)
+        # math.log(p) converts p with float(p); converting once gives the same logs
+        p_n = [float(p_i) for p_i in smoothed]
+        s = (w_i * math.log(p_i) for w_i, p_i in zip(self.weights, p_n, strict=False) if p_i > 0)
+        return float(bp * math.exp(math.fsum(s)))
+
+
 def reference_streams(references: Sequence[References]) -> list[list[str | None]]:
     """Transpose per-case reference lists into sacrebleu streams, padding with ``None``."""
     width = max((len(refs) for refs in references), default=0)
@@ -132,6 +228,7 @@ class Sacre:
     def __init__(self, corpus_metric: Any, sentence_metric: Any) -> None:
         self._corpus = corpus_metric
         self._sentence = sentence_metric
+        self._rows: dict[tuple[str, tuple[str, ...]], tuple[Any, ...]] = {}
 
     def sentence(self, prediction: str, references: References) -> float:
         return float(self._sentence.sentence_score(prediction, list(references)).score) / 100.0
@@ -143,17 +240,65 @@ class Sacre:
         return float(self._corpus.corpus_score(list(predictions), streams).score) / 100.0
 
     def stats(self, predictions: Sequence[str], references: Sequence[References]) -> Any:
-        """sacrebleu's per-segment sufficient statistics (what ``corpus_score`` sums)."""
+        """sacrebleu's per-segment sufficient statistics (what ``corpus_score`` sums).
+
+        Remembered per (prediction, references), so the interval, the category rows
+        and the paired difference of one gate extract each case once.
+        """
         import numpy as np
 
-        streams = reference_streams(references)
-        return np.asarray(self._corpus._extract_corpus_statistics(list(predictions), streams),
-                          dtype=np.float64)
+        keys = [(p, tuple(r)) for p, r in zip(predictions, references, strict=True)]
+        missing = list(dict.fromkeys(k for k in keys if k not in self._rows))
+        if missing:
+            if len(self._rows) + len(missing) > CASE_CACHE:
+                self._rows.clear()
+            streams = reference_streams([r for _p, r in missing])
+            rows = self._corpus._extract_corpus_statistics([p for p, _r in missing], streams)
+            self._rows.update(zip(missing, (tuple(row) for row in rows), strict=True))
+        return np.asarray([self._rows[k] for k in keys], dtype=np.float64).reshape(len(keys), -1)
 
     def from_stats(self, summed: Any) -> float:
         """The corpus score from summed statistics, computed by sacrebleu itself."""
         values = [int(v) if float(v).is_integer() else float(v) for v in summed]
         return float(self._corpus._compute_score_from_stats(values).score) / 100.0
+
+
+def chrf_from_sums(sums: Any, order: int, beta: int, eps_smoothing: bool = False) -> Any:
+    """sacrebleu's chrF (0-100) of each row of summed segment statistics, vectorised.
+
+    The arithmetic of ``CHRF._compute_f_score`` (sacrebleu 2.x) in the same order,
+    on whole columns: per order ``[hyp, ref, match]`` counts give precision and
+    recall (``1e-16`` where a count is 0), then either the mean F-beta over orders
+    (``eps_smoothing``) or the F-beta of the precision and recall averaged over the
+    orders present in both. It has only additions, multiplications and divisions,
+    so each value is sacrebleu's bit for bit (a parity test pins it).
+    """
+    import numpy as np
+
+    eps = 1e-16
+    factor = beta**2
+    rows = len(sums)
+    score = np.zeros(rows)
+    avg_prec = np.zeros(rows)
+    avg_rec = np.zeros(rows)
+    effective = np.zeros(rows)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for i in range(order):
+            n_hyp, n_ref, n_match = sums[:, 3 * i], sums[:, 3 * i + 1], sums[:, 3 * i + 2]
+            prec = np.where(n_hyp > 0, n_match / n_hyp, eps)
+            rec = np.where(n_ref > 0, n_match / n_ref, eps)
+            denom = factor * prec + rec
+            score += np.where(denom > 0, (1 + factor) * prec * rec / denom, eps)
+            both = (n_hyp > 0) & (n_ref > 0)
+            avg_prec = np.where(both, avg_prec + prec, avg_prec)
+            avg_rec = np.where(both, avg_rec + rec, avg_rec)
+            effective += both
+        if eps_smoothing:
+            return 100 * score / order
+        avg_prec = np.where(effective == 0, 0.0, avg_prec / effective)
+        avg_rec = np.where(effective == 0, 0.0, avg_rec / effective)
+        f = (1 + factor) * avg_prec * avg_rec / ((factor * avg_prec) + avg_rec)
+        return np.where(avg_prec + avg_rec != 0, 100 * f, 0.0)
 
 
 @register_metric("bleu")
@@ -173,6 +318,7 @@ def bleu(
         score_case=scorer.sentence,
         score_corpus=scorer.corpus,
         options=scorer.options(),
+        statistics=scorer.statistics,
     )
 
 
@@ -229,6 +375,15 @@ def chrf(char_order: Any = 6, word_order: Any = 0, beta: Any = 2, lowercase: Any
     }
     metric = CHRF(**options)
     scorer = Sacre(metric, metric)
+
+    def statistics(predictions: Sequence[str], references: Sequence[References]) -> Any:
+        from pytest_llmeval.metrics.resample import CaseStatistics
+
+        def from_sums(sums: Any, last: Any) -> Any:
+            return chrf_from_sums(sums, metric.order, metric.beta, metric.eps_smoothing) / 100.0
+
+        return CaseStatistics(scorer.stats(predictions, references), from_sums)
+
     return Metric(
         name="chrf",
         kind="corpus",
@@ -237,4 +392,5 @@ def chrf(char_order: Any = 6, word_order: Any = 0, beta: Any = 2, lowercase: Any
         options=options,
         case_stats=scorer.stats,
         score_from_stats=scorer.from_stats,
+        statistics=statistics,
     )

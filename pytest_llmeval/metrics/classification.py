@@ -65,6 +65,10 @@ def _classifier(name: str, average: str, labels: Any, strip: Any, normalize: Any
         y_true, y_pred, known, _ = split(predictions, references)
         return float(scorer(y_true, y_pred, average=average, labels=known, zero_division=0))
 
+    def statistics(predictions: Sequence[str], references: Sequence[References]) -> Any:
+        y_true, y_pred = split(predictions, references)
+        return confusion_statistics(y_true, y_pred, name, average, label_list)
+
     def report(predictions: Sequence[str], references: Sequence[References]) -> str:
         from sklearn.metrics import classification_report
 
@@ -82,7 +86,100 @@ def _classifier(name: str, average: str, labels: Any, strip: Any, normalize: Any
         score_corpus=score_corpus,
         report=report,
         options={"average": average, "labels": label_list, **norm.options()},
+        statistics=statistics,
     )
+
+
+def confusion_statistics(y_true: Sequence[str], y_pred: Sequence[str], score: str, average: str,
+                         labels: Sequence[str] | None = None, zero_division: float = 0.0) -> Any:
+    """Per-case sufficient statistics of sklearn's ``precision``/``recall``/``f1`` (``score``).
+
+    Each case adds one cell of the confusion matrix; the table keeps, per label,
+    the cell's row (true label), column (predicted label) and diagonal (a hit),
+    whose sums are sklearn's ``true_sum``, ``pred_sum`` and ``tp_sum``. Without
+    ``labels`` sklearn scores the labels present in the cases given, so a resample
+    that misses a label averages over the others, as sklearn would on it.
+    """
+    import numpy as np
+
+    from pytest_llmeval.metrics.resample import CaseStatistics
+
+    universe = sorted(set(y_true) | set(y_pred) | set(labels or ()))
+    position = {label: i for i, label in enumerate(universe)}
+    width = len(universe)
+    t = np.array([position[y] for y in y_true], dtype=np.intp)
+    p = np.array([position[y] for y in y_pred], dtype=np.intp)
+    rows = np.arange(len(t))
+    table = np.zeros((len(t), 3 * width))
+    table[rows, t] = 1.0
+    table[rows, width + p] = 1.0
+    hit = t == p
+    table[rows[hit], 2 * width + t[hit]] = 1.0
+    selected = np.arange(width) if labels is None else np.array([position[lab] for lab in labels],
+                                                                 dtype=np.intp)
+
+    def from_sums(sums: Any, last: Any) -> Any:
+        return prf_from_sums(sums[:, 2 * width + selected], sums[:, width + selected], sums[:, selected],
+                             score, average, zero_division, only_present=labels is None)
+
+    return CaseStatistics(table, from_sums)
+
+
+def prf_from_sums(tp: Any, pred: Any, true: Any, score: str, average: str, zero_division: float,
+                  only_present: bool) -> Any:
+    """sklearn's ``precision_recall_fscore_support`` arithmetic on ``R x labels`` count sums.
+
+    The same float operations in the same order as sklearn (1.3-1.9), so the values
+    are the library's bit for bit: division with ``zero_division`` where the
+    denominator is 0, F1 as ``2 tp / (true + pred)``, then ``nanmean`` (macro) or a
+    ``true_sum``-weighted average that falls back to the plain mean when no label
+    is true (weighted). ``only_present``: average over labels present in each row
+    (sklearn's labels when none are given), summing them in sklearn's order.
+    """
+    import numpy as np
+
+    if average == "micro":
+        tp, pred, true = (a.sum(axis=1, keepdims=True) for a in (tp, pred, true))
+    if score == "precision":
+        values = _divide(tp, pred, zero_division)
+    elif score == "recall":
+        values = _divide(tp, true, zero_division)
+    else:
+        values = _divide(2.0 * tp, 1.0 * true + pred, zero_division)
+    n_rows, width = values.shape
+    nan = np.isnan(values)
+    keep = ~nan if average == "weighted" else np.ones_like(nan)
+    if only_present and average != "micro":
+        keep &= (true + pred) > 0
+    out = np.full(n_rows, np.nan)
+    patterns, inverse = np.unique(keep, axis=0, return_inverse=True)
+    for k, pattern in enumerate(patterns):
+        rows = np.flatnonzero(inverse.reshape(-1) == k)
+        cols = np.flatnonzero(pattern)
+        if len(cols) == 0:
+            continue
+        a = values[np.ix_(rows, cols)]
+        if average == "weighted":
+            w = true[np.ix_(rows, cols)]
+            scale = np.sum(w, axis=1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out[rows] = np.where(scale == 0.0, np.mean(a, axis=1), np.sum(a * w, axis=1) / scale)
+        else:
+            missing = np.isnan(a)
+            count = np.sum(~missing, axis=1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out[rows] = np.where(count == 0, np.nan, np.sum(np.where(missing, 0.0, a), axis=1) / count)
+    return out
+
+
+def _divide(numerator: Any, denominator: Any, zero_division: float) -> Any:
+    """sklearn's ``_prf_divide``: ``numerator / denominator``, ``zero_division`` where it is 0."""
+    import numpy as np
+
+    mask = denominator == 0
+    result = np.asarray(numerator, dtype=np.float64) / np.where(mask, 1.0, denominator)
+    result[mask] = zero_division
+    return result
 
 
 @register_metric("precision")
