@@ -58,6 +58,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--llmeval-allow-unsandboxed", action="store_true", default=None,
                     help="let execute: suites run generated code where a sandbox layer (the network "
                          "namespace) is missing; the required layers are never optional")
+    group.addoption("--llmeval-max-output-chars", default=None, type=int, metavar="N",
+                    help="cut each model output in the results file to N characters (recorded in the "
+                         "file; whatever needs full outputs refuses a capped file)")
     group.addoption("--llmeval-max-cases", default=None, type=int, metavar="N",
                     help="cases listed in a regression's message (default 20; the total is always given)")
     group.addoption("--llmeval-compare-allow-unpaired", action="store_true", default=None,

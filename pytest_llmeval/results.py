@@ -201,12 +201,10 @@ class RunResult:
 
     def save(self, path: str | Path) -> None:
         """Write atomically (temp file + rename) so a crash never leaves half a file."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False, default=str),
-                       encoding="utf-8")
-        tmp.replace(path)
+        from pytest_llmeval.fileio import write_atomic
+
+        write_atomic(path, json.dumps(self.to_dict(), indent=2, ensure_ascii=False, default=str),
+                     what="results file")
 
 
 def load_results(path: str | Path) -> RunResult:

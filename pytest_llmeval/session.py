@@ -34,16 +34,24 @@ class LLMEvalSession:
         self._old: Any = None
         self._suite_comparisons: dict[str, Any] = {}
         self.bad_suites = 0
+        self.alpha = 0.05
+        self.max_regression: float | None = None
+        self.output_cap: int | None = None
+        self._written: list[str] = []
+        self._write_errors: list[str] = []
 
     def validate_options(self) -> None:
         """Bad ``--llmeval-*`` values are usage errors (exit 4) before anything runs."""
-        alpha = self.option("llmeval_alpha")
-        if alpha is not None and not 0 < alpha < 1:
-            raise pytest.UsageError(f"--llmeval-alpha: expected a significance level between 0 and 1 "
-                                    f"(e.g. 0.05), got {alpha!r}")
-        max_reg = self.option("llmeval_max_regression")
-        if max_reg is not None and not max_reg >= 0:
-            raise pytest.UsageError(f"--llmeval-max-regression: expected a tolerance >= 0, got {max_reg!r}")
+        from pytest_llmeval.compare import validate_compare_options
+        from pytest_llmeval.errors import ConfigError
+        from pytest_llmeval.sanitize import validate_output_cap
+
+        try:
+            self.alpha, self.max_regression = validate_compare_options(
+                self.option("llmeval_alpha"), self.option("llmeval_max_regression"))
+            self.output_cap = validate_output_cap(self.option("llmeval_max_output_chars"))
+        except ConfigError as exc:
+            raise pytest.UsageError(str(exc)) from None
         max_cases = self.option("llmeval_max_cases")
         if max_cases is not None and max_cases < 1:
             raise pytest.UsageError(f"--llmeval-max-cases: expected a positive integer, got {max_cases!r}")
@@ -66,11 +74,11 @@ class LLMEvalSession:
     def old_run(self) -> Any:
         """The previous run of ``--llmeval-compare``; an unreadable file is a usage error."""
         if self._old is None:
-            from pytest_llmeval.results import load_results
+            from pytest_llmeval.fileio import read_results
 
             path = Path(str(self.option("llmeval_compare")))
             try:
-                self._old = load_results(path)
+                self._old = read_results(path)
             except (OSError, ValueError) as exc:
                 raise pytest.UsageError(f"--llmeval-compare: {exc}") from None
         return self._old
@@ -83,8 +91,7 @@ class LLMEvalSession:
         key = new.file
         if key not in self._suite_comparisons:
             self._suite_comparisons[key] = compare_suite(
-                self.old_run(), new, alpha=self.option("llmeval_alpha") or 0.05,
-                max_regression=self.option("llmeval_max_regression"), seed=self.seed)
+                self.old_run(), new, alpha=self.alpha, max_regression=self.max_regression, seed=self.seed)
         return regression_outcome(self._suite_comparisons[key], new, gate,
                                   allow_unpaired=bool(self.option("llmeval_compare_allow_unpaired")),
                                   max_cases=self.option("llmeval_max_cases") or DEFAULT_MAX_CASES)
@@ -245,20 +252,43 @@ class LLMEvalSession:
         if self.is_worker or not self.collector:
             return
         self._run = run = self.build_run()
+        from pytest_llmeval.errors import WriteError
+
         json_path = self.option("llmeval_json")
         if json_path:
-            run.save(json_path)
+            self._write_results(run, json_path)
         if self.compare_enabled():
             self._comparison = self._display_comparison(run)
         html_path = self.option("llmeval_html")
-        if html_path:
-            from pytest_llmeval.report.html import write_html
+        try:
+            if html_path:
+                from pytest_llmeval.report.html import write_html
 
-            write_html(run, html_path, comparison=self._comparison, baseline=self._old)
-        if os.environ.get("GITHUB_STEP_SUMMARY"):
-            from pytest_llmeval.report.markdown import append_github_summary
+                write_html(run, html_path, comparison=self._comparison, baseline=self._old)
+            if os.environ.get("GITHUB_STEP_SUMMARY"):
+                from pytest_llmeval.report.markdown import append_github_summary
 
-            append_github_summary(run, self._comparison)
+                append_github_summary(run, self._comparison)
+        except (WriteError, OSError) as exc:
+            self._write_errors.append(f"llmeval: a report could not be written: {exc}")
+
+    def _write_results(self, run: Any, path: str) -> None:
+        """The results file, written atomically (or not at all, with a message: never half a file)."""
+        import json
+
+        from pytest_llmeval.errors import WriteError
+        from pytest_llmeval.fileio import write_atomic
+        from pytest_llmeval.sanitize import cap_outputs
+
+        data = run.to_dict()
+        if self.output_cap is not None:
+            data = cap_outputs(data, self.output_cap)
+        try:
+            write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False, default=str),
+                         what="results file")
+            self._written.append(f"llmeval: results written to {path}")
+        except (WriteError, OSError) as exc:
+            self._write_errors.append(f"llmeval: the results file was not written: {exc}")
 
     def _display_comparison(self, run: Any) -> Any:
         """The comparison shown in the summary and reports: the suites' own, merged (same verdicts)."""
@@ -266,13 +296,13 @@ class LLMEvalSession:
         from pytest_llmeval.gates.regression import compare_suite
 
         old = self.old_run()
-        merged = Comparison(alpha=self.option("llmeval_alpha") or 0.05, old_created=old.created,
+        merged = Comparison(alpha=self.alpha, old_created=old.created,
                             new_created=run.created)
         for suite in run.suites:
             comparison = self._suite_comparisons.get(suite.file)
             if comparison is None:
                 comparison = compare_suite(old, suite, alpha=merged.alpha,
-                                           max_regression=self.option("llmeval_max_regression"),
+                                           max_regression=self.max_regression,
                                            seed=self.seed)
             if comparison is None:
                 merged.new_suites.append(suite.file)
@@ -295,11 +325,12 @@ class LLMEvalSession:
             terminalreporter.section("llmeval: comparison with the baseline run", sep="-")
             for line in self._comparison.format_text().splitlines():
                 terminalreporter.write_line(line)
-        json_path = self.option("llmeval_json")
-        if json_path:
-            terminalreporter.write_line(f"llmeval: results written to {json_path}")
+        for line in self._written:
+            terminalreporter.write_line(line)
+        for line in self._write_errors:
+            terminalreporter.write_line(line, red=True, bold=True)
         html_path = self.option("llmeval_html")
-        if html_path:
+        if html_path and not self._write_errors:
             terminalreporter.write_line(f"llmeval: HTML report written to {html_path}")
 
     def _write_not_evaluated(self, terminalreporter: Any) -> None:

@@ -42,55 +42,34 @@ class RegressionOutcome:
                 "comparison": dict(self.comparison)}
 
 
-def find_suite(old: RunResult, new: SuiteResult) -> SuiteResult | None:
-    """The previous run's suite: same file (relative to the rootdir), else the same name if unique."""
-    same_file = [s for s in old.suites if s.file == new.file]
-    if same_file:
-        return same_file[0]
-    same_name = [s for s in old.suites if s.name == new.name]
-    return same_name[0] if len(same_name) == 1 and not same_name[0].file else None
-
-
 def compare_suite(old: RunResult, new: SuiteResult, *, alpha: float, max_regression: float | None,
                   seed: int) -> Any:
-    """The comparison of one suite of this run with its counterpart (None when it has none)."""
+    """The comparison of one suite of this run with the previous run (its own Holm family)."""
     from pytest_llmeval.compare import compare_runs
 
-    previous = find_suite(old, new)
-    if previous is None:
-        return None
-    previous_named = SuiteResult.from_dict({**previous.to_dict(), "name": new.name})
-    return compare_runs(RunResult(suites=[previous_named], settings=old.settings, models=old.models,
-                                  plugin_version=old.plugin_version, created=old.created),
-                        RunResult(suites=[new]), alpha=alpha, max_regression=max_regression, seed=seed)
+    return compare_runs(old, RunResult(suites=[new]), alpha=alpha, max_regression=max_regression, seed=seed)
 
 
 def regression_outcome(comparison: Any, new: SuiteResult, gate: str, *, allow_unpaired: bool,
                        max_cases: int = DEFAULT_MAX_CASES) -> RegressionOutcome:
-    """The verdict of ``regression[gate]`` from a suite's comparison."""
+    """The verdict of ``regression[gate]`` from its suite's comparison."""
+    from pytest_llmeval.compare import format_regression
+
     unpaired = "skip" if allow_unpaired else "error"
-    hint = "" if allow_unpaired else " (pass --llmeval-compare-allow-unpaired to skip unpaired gates)"
-    if comparison is None:
-        return RegressionOutcome(new.name, gate, unpaired,
-                                 f"suite {new.file or new.name} is not in the previous run, so '{gate}' "
-                                 f"cannot be compared{hint}")
-    g = comparison.gate(new.name, gate)
-    if g is None:
-        return RegressionOutcome(new.name, gate, unpaired,
-                                 f"gate '{gate}' has no value in one of the runs (new, or not evaluated), "
-                                 f"so it cannot be compared{hint}")
-    data = g.to_dict()
-    status = getattr(g, "status", None)
-    if status == "error" or (status is None and (g.n_paired == 0 or g.old_value is None
-                                                  or g.new_value is None)):
-        why = getattr(g, "reason", "") or "no case could be paired with the previous run"
-        return RegressionOutcome(new.name, gate, unpaired, f"'{gate}' cannot be compared: {why}{hint}",
-                                 data)
-    if g.regressed:
-        msg = comparison.failure_message(g, max_cases=max_cases)
-        shown = min(max_cases, len(g.worse_cases))
-        if g.n_worse > shown:
-            msg += (f"\n  ({g.n_worse} cases got worse in all; {shown} shown: "
-                    f"--llmeval-max-cases N shows more)")
-        return RegressionOutcome(new.name, gate, "regressed", msg, data)
+    hint = "" if allow_unpaired else "\n(pass --llmeval-compare-allow-unpaired to skip gates that cannot be paired)"
+    match = [r for r in comparison.results if r.gate == gate and r.suite_file in (new.file, "")]
+    match = match or [r for r in comparison.results if r.gate == gate]
+    if not match:
+        where = new.file or new.name
+        absent = (f"suite {where} is not in the previous run" if comparison.suite(new.file, new.name) is None
+                  else f"gate '{gate}' has no counterpart in the previous run (new, or not evaluated there)")
+        return RegressionOutcome(new.name, gate, unpaired, f"'{gate}' cannot be compared: {absent}{hint}")
+    r = match[0]
+    data = r.to_dict()
+    data["n_worse"] = len(r.worse_cases)
+    if r.status == "error":
+        return RegressionOutcome(new.name, gate, unpaired, format_regression(r, max_cases) + hint, data)
+    if r.status == "regressed":
+        return RegressionOutcome(new.name, gate, "regressed",
+                                 format_regression(r, max_cases, comparison.warnings or None), data)
     return RegressionOutcome(new.name, gate, "pass", "", data)

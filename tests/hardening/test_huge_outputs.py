@@ -10,7 +10,7 @@ import pytest
 
 SCRIPT = textwrap.dedent("""
     from pytest_llmeval import stats
-    from pytest_llmeval.evaluate import corpus_statistic
+    from pytest_llmeval.gates.metric import corpus_statistic
     from pytest_llmeval.metrics.base import build_metric
 
     ten_mb = 10 * 1024 * 1024

@@ -354,7 +354,7 @@ def test_a_recomputation_reports_progress_and_statistics_report_blocks() -> None
 
 
 def test_the_evaluators_corpus_statistic_uses_sufficient_statistics() -> None:
-    from pytest_llmeval.evaluate import corpus_statistic as evaluator_statistic
+    from pytest_llmeval.gates.metric import corpus_statistic as evaluator_statistic
 
     for name in ("bleu", "f1", "precision", "recall", "chrf", "sacrebleu"):
         assert isinstance(evaluator_statistic(build_metric(name), ["a b"], [["a b"]]), CaseStatistics)
