@@ -208,18 +208,10 @@ class RunResult:
 
 
 def load_results(path: str | Path) -> RunResult:
-    """Load a results file, with an error that names the file when it is not one."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"results file not found: {path}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: not a results file (invalid JSON: {exc})") from None
-    try:
-        return RunResult.from_dict(data)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"{path}: not a valid results file: {exc}") from None
+    """Load a results file, with an error that names the file (and the field) when it is not one."""
+    from pytest_llmeval.fileio import read_results
+
+    return read_results(path)
 
 
 def _clean(obj: Any) -> Any:

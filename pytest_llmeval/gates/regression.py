@@ -56,7 +56,8 @@ def regression_outcome(comparison: Any, new: SuiteResult, gate: str, *, allow_un
     from pytest_llmeval.compare import format_regression
 
     unpaired = "skip" if allow_unpaired else "error"
-    hint = "" if allow_unpaired else "\n(pass --llmeval-compare-allow-unpaired to skip gates that cannot be paired)"
+    hint = "" if allow_unpaired else ("\n(pass --llmeval-compare-allow-unpaired to skip gates that cannot "
+                                      "be paired)")
     match = [r for r in comparison.results if r.gate == gate and r.suite_file in (new.file, "")]
     match = match or [r for r in comparison.results if r.gate == gate]
     if not match:
