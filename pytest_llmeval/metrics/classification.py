@@ -66,8 +66,8 @@ def _classifier(name: str, average: str, labels: Any, strip: Any, normalize: Any
         return float(scorer(y_true, y_pred, average=average, labels=known, zero_division=0))
 
     def statistics(predictions: Sequence[str], references: Sequence[References]) -> Any:
-        y_true, y_pred = split(predictions, references)
-        return confusion_statistics(y_true, y_pred, name, average, label_list)
+        y_true, y_pred, known, _ = split(predictions, references)
+        return confusion_statistics(y_true, y_pred, name, average, known)
 
     def report(predictions: Sequence[str], references: Sequence[References]) -> str:
         from sklearn.metrics import classification_report
@@ -90,8 +90,8 @@ def _classifier(name: str, average: str, labels: Any, strip: Any, normalize: Any
     )
 
 
-def confusion_statistics(y_true: Sequence[str], y_pred: Sequence[str], score: str, average: str,
-                         labels: Sequence[str] | None = None, zero_division: float = 0.0) -> Any:
+def confusion_statistics(y_true: Sequence[Any], y_pred: Sequence[Any], score: str, average: str,
+                         labels: Sequence[Any] | None = None, zero_division: float = 0.0) -> Any:
     """Per-case sufficient statistics of sklearn's ``precision``/``recall``/``f1`` (``score``).
 
     Each case adds one cell of the confusion matrix; the table keeps, per label,
