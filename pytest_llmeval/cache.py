@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import inspect
 import json
 import sqlite3
 import threading
@@ -40,7 +39,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pytest_llmeval.errors import CacheError, LLMEvalWarning, ModelError
-from pytest_llmeval.models.base import GenerationOutcome, GenerationRequest, Model
+from pytest_llmeval.models.base import (
+    Generation,
+    GenerationInfo,
+    GenerationOutcome,
+    GenerationRequest,
+    Model,
+    as_model_base,
+)
 
 Mode = Literal["rw", "ro", "off"]
 
@@ -313,7 +319,6 @@ class CachedModel:
         self.name = model.name
         self.hits = 0
         self.misses = 0
-        self._progressive = "on_result" in inspect.signature(model.generate).parameters
 
     def fingerprint(self) -> str:
         return self.model.fingerprint()
@@ -330,68 +335,82 @@ class CachedModel:
     def generate(self, requests: Sequence[GenerationRequest],
                  progress: Callable[[int], None] | None = None) -> list[GenerationOutcome]:
         """Cached outputs; ``progress(n)`` is called as results arrive (hits first, then each miss)."""
+        return [g.outcome for g in self.generate_with_info(requests, progress=progress)]
+
+    def generate_with_info(self, requests: Sequence[GenerationRequest],
+                           progress: Callable[[int], None] | None = None,
+                           on_result: Any = None) -> list[Generation]:
+        """Cached outputs with their request records: a hit is marked ``cached`` and keeps the
+        original request's tokens and cost (its latency is not this run's); a miss is measured
+        by the wrapped model and stored with its record."""
         fingerprint = self.model.fingerprint()
         keys = [cache_key(self.key_payload(r, fingerprint)) for r in requests]
-        cached = self.cache.get_many(self.namespace, keys)
-        results: list[GenerationOutcome | None] = [
-            v if isinstance(v, str) else None for v in cached
-        ]
+        results: list[Generation | None] = [_from_row(v) for v in self.cache.get_many(self.namespace, keys)]
         groups: dict[str, list[int]] = {}
         for i, value in enumerate(results):
             if value is None:
                 groups.setdefault(keys[i], []).append(i)
-        self.hits += len(requests) - sum(len(g) for g in groups.values())
+        n_missing = sum(len(g) for g in groups.values())
+        self.hits += len(requests) - n_missing
+        self.misses += n_missing
         if progress is not None:
-            progress(len(requests) - sum(len(g) for g in groups.values()))
-        self.misses += sum(len(g) for g in groups.values())
+            progress(len(requests) - n_missing)
         if groups and self.cache.strict:
             for idxs in groups.values():
                 for i in idxs:
-                    results[i] = CacheError(
+                    results[i] = Generation(CacheError(
                         f"{self.name}: no cached output for this request and the cache is "
                         f"read-only and strict ({self.cache.path}); run once with a writable "
-                        f"cache to fill it"
-                    )
+                        f"cache to fill it"), GenerationInfo())
             groups = {}
         if groups:
             self._fill(requests, keys, list(groups.values()), results, progress)
-        return [r if r is not None else ModelError(f"{self.name}: no output") for r in results]
+        out = [r if r is not None else Generation(ModelError(f"{self.name}: no output"), GenerationInfo())
+               for r in results]
+        if on_result is not None:
+            for i, g in enumerate(out):
+                on_result(i, g)
+        return out
 
     def _fill(
         self,
         requests: Sequence[GenerationRequest],
         keys: list[str],
         groups: list[list[int]],
-        results: list[GenerationOutcome | None],
+        results: list[Generation | None],
         progress: Callable[[int], None] | None = None,
     ) -> None:
         """Generate one request per group of identical misses, storing each as it finishes."""
         todo = [requests[g[0]] for g in groups]
         done: set[int] = set()
         lock = threading.Lock()
+        model = as_model_base(self.model)
 
-        def store(j: int, outcome: GenerationOutcome) -> None:
+        def store(j: int, generation: Generation) -> None:
             with lock:
                 if j in done:
                     return
                 done.add(j)
-            if not isinstance(outcome, BaseException):
-                self.cache.put(self.namespace, keys[groups[j][0]], outcome)
-            for i in groups[j]:
-                results[i] = outcome
+            if not isinstance(generation.outcome, BaseException):
+                self.cache.put(self.namespace, keys[groups[j][0]],
+                               {"text": generation.outcome, "info": generation.info.to_dict()})
+            for k, i in enumerate(groups[j]):
+                # identical requests generated once: the copies are answers this run did not pay for
+                results[i] = generation if k == 0 else Generation(generation.outcome,
+                                                                  generation.info.as_cached())
             if progress is not None:
                 progress(len(groups[j]))
 
-        if self._progressive:
-            outs = self.model.generate(todo, on_result=store)  # type: ignore[call-arg]
-            self._check_len(outs, todo)
+        if model.capabilities.streams_results:
+            outs = model.generate_with_info(todo, on_result=store)
+            self._check_len([g.outcome for g in outs], todo)
             for j, out in enumerate(outs):
                 store(j, out)
             return
         for start in range(0, len(todo), self.chunk_size):
             chunk = todo[start : start + self.chunk_size]
-            outs = self.model.generate(chunk)
-            self._check_len(outs, chunk)
+            outs = model.generate_with_info(chunk)
+            self._check_len([g.outcome for g in outs], chunk)
             for j, out in enumerate(outs):
                 store(start + j, out)
 
@@ -423,6 +442,20 @@ class CachedModel:
 
     def __repr__(self) -> str:
         return f"<CachedModel {self.model!r} {self.cache!r}>"
+
+
+def _from_row(value: Any) -> Generation | None:
+    """A cache row as a replayed generation: a plain text (rows written before request records
+    were kept) or ``{"text": ..., "info": {...}}``; anything else is a miss."""
+    if isinstance(value, str):
+        return Generation(value, GenerationInfo(cached=True))
+    if isinstance(value, dict) and isinstance(value.get("text"), str):
+        try:
+            info = GenerationInfo.from_dict(value.get("info") or {}, where="cache row")
+        except ValueError:
+            info = GenerationInfo()
+        return Generation(value["text"], info.as_cached())
+    return None
 
 
 def _chunks(items: list[str], size: int) -> Iterable[list[str]]:

@@ -218,9 +218,12 @@ def generate_with_info(model: Any, requests: list[GenerationRequest],
     surface (``generate_with_info``): backends that measure their requests say what each
     cost; for the others the call's wall time divided by its size is the latency.
     """
+    from pytest_llmeval.cache import CachedModel
     from pytest_llmeval.models.base import as_model_base
 
-    pairs = as_model_base(model).generate_with_info(requests, progress=advance)
+    # The cache records hits as cached; any other model through ModelBase's declared surface.
+    recorder = model if isinstance(model, CachedModel) else as_model_base(model)
+    pairs = recorder.generate_with_info(requests, progress=advance)
     return [(o, _info_dict(info)) for o, info in pairs]
 
 

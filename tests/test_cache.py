@@ -153,23 +153,33 @@ def test_plain_models_are_called_in_chunks_stored_as_they_finish(cache: Cache) -
     assert [len(c) for c in model.calls] == [2, 2, 1]
 
 
-def test_progressive_models_get_on_result(cache: Cache) -> None:
-    class Progressive(CountingModel):
-        def generate(
-            self,
-            requests: Sequence[GenerationRequest],  # type: ignore[override]
-            on_result=None,
-        ) -> list[GenerationOutcome]:
-            outs = super().generate(requests)
-            for i, o in enumerate(outs):
-                on_result(i, o)
+def test_streaming_models_store_each_result_as_it_finishes(cache: Cache) -> None:
+    from pytest_llmeval.models.base import Generation, GenerationInfo, ModelBase
+
+    class Streaming(ModelBase):
+        streams_results = True
+
+        def __init__(self) -> None:
+            super().__init__("m", "m")
+            self.calls: list[list[str]] = []
+
+        def generate_with_info(self, requests, progress=None, on_result=None):  # type: ignore[override]
+            self.calls.append([str(r.prompt) for r in requests])
+            outs = [Generation(f"m:{r.prompt}", GenerationInfo(latency_s=0.1, cost_usd=0.01)) for r in requests]
+            for i, g in enumerate(outs):
+                on_result(i, g)
                 # stored before generate returns: the cache already has it
                 assert stored(cache.path) == i + 1
             return outs
 
-    model = Progressive()
-    out = CachedModel(model, cache).generate([GenerationRequest(str(i)) for i in range(4)])
-    assert out == [f"m:{i}" for i in range(4)] and len(model.calls) == 1
+    model = Streaming()
+    cached = CachedModel(model, cache)
+    first = cached.generate_with_info([GenerationRequest(str(i)) for i in range(4)])
+    assert [g.outcome for g in first] == [f"m:{i}" for i in range(4)] and len(model.calls) == 1
+    assert not any(g.info.cached for g in first) and first[0].info.latency_s == 0.1
+    again = cached.generate_with_info([GenerationRequest("1")])
+    assert len(model.calls) == 1  # a hit: recorded as cached, with the original request's cost
+    assert again[0].outcome == "m:1" and again[0].info.cached and again[0].info.cost_usd == 0.01
 
 
 def test_wrong_output_count_is_an_error(cache: Cache) -> None:
