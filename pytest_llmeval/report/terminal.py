@@ -30,6 +30,10 @@ def _num(v: float | None) -> str:
     return f"{v:.3f}" if abs(v) < 1000 else f"{v:.0f}"
 
 
+def _pct(v: Any) -> str:
+    return "-" if not isinstance(v, (int, float)) else f"{v:.0%}"
+
+
 def _verdict(agg: AggregateResult) -> str:
     return {"none": "-"}.get(agg.verdict, agg.verdict.upper())
 
@@ -65,6 +69,12 @@ def summary_rows(run: RunResult) -> list[list[str]]:
                 dci = base.get("delta_ci") or [None, None]
                 rows.append(["", "  difference", "", f"{base.get('delta', 0):+.3f}",
                              f"[{dci[0]:+.3f}, {dci[1]:+.3f}]" if dci[0] is not None else "-", "", "", ""])
+            if agg.kind == "win_rate" and agg.value is not None:
+                d = agg.details
+                lc_req = d.get("min_lc_win_rate")
+                rows.append(["", "  length-controlled", "", _num(d.get("lc_win_rate")), "-",
+                             f">= {lc_req:g}" if lc_req is not None else "",
+                             ("PASS" if d.get("lc_passed") else "FAIL") if lc_req is not None else "", ""])
             per_category = "failing_categories" in agg.details
             cats = suite.categories.get(agg.name, [])
             for cat in cats if len(cats) > 1 else []:
@@ -99,6 +109,16 @@ def write_summary(tr: Any, run: RunResult, verbosity: int = 0) -> None:
             tr.write_line(line, **markup)
     else:
         tr.write_line("no aggregate gates ran")
+    for suite in run.suites:
+        for agg in suite.aggregates:
+            if agg.kind == "win_rate" and agg.value is not None:
+                d = agg.details
+                judge = _cell(d.get("judge") or "-")
+                tr.write_line(f"{_cell(suite.name)}::{_cell(agg.name)}: judge {judge}, "
+                              f"W/L/T {d.get('wins', '-')}/{d.get('losses', '-')}/{d.get('ties', '-')}, "
+                              f"position consistency {_pct(d.get('consistency_rate'))}, first-position "
+                              f"preference {_pct(d.get('first_position_preference'))}, length-controlled "
+                              f"win rate {_num(d.get('lc_win_rate'))}")
     n_cases = sum(len(s.cases) for s in run.suites)
     failed = sum(1 for s in run.suites for c in s.cases if c.status == "failed")
     errors = sum(1 for s in run.suites for c in s.cases if c.status == "error")
