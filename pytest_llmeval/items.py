@@ -402,15 +402,21 @@ def usage_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]
     out: dict[str, Any] = {}
     for name, now in after.items():
         d = _diff(before.get(name, {}), now)
-        if d:
+        if _changed(d):
             out[name] = d
     return out
+
+
+def _changed(d: Any) -> bool:
+    if isinstance(d, dict):
+        return any(_changed(v) for v in d.values())
+    return isinstance(d, (int, float)) and not isinstance(d, bool) and d != 0
 
 
 def _diff(old: Any, new: Any) -> Any:
     if isinstance(new, dict):
         res = {k: _diff(old.get(k) if isinstance(old, dict) else None, v) for k, v in new.items()}
-        return {k: v for k, v in res.items() if v not in (None, {}, 0, 0.0)}
+        return {k: v for k, v in res.items() if v is not None}
     if isinstance(new, (int, float)) and not isinstance(new, bool):
         base = old if isinstance(old, (int, float)) and not isinstance(old, bool) else 0
         return new - base

@@ -39,7 +39,7 @@ def test_regression_message_lists_up_to_max_cases_and_the_total(evaldir: pytest.
     _suite(evaldir, "always_negative")
     result = evaldir.runpytest("-q", "--llmeval-compare", "old.json", "--llmeval-max-cases", "3")
     text = result.stdout.str()
-    assert "cases that got worse (20, showing 3)" in text
+    assert "cases that got worse: 20, showing 3" in text
     assert "20 cases got worse in all; 3 shown" in text
 
 

@@ -10,7 +10,7 @@ HEAD = "model: python:toymodel:sentiment\nprompt: '{text}'\ncases:\n  - {id: a, 
 
 
 @pytest.mark.parametrize("body, expected", [
-    ("metrics:\n  exact_match: {min: 80}\n", "*line 6: metrics.exact_match: min: 80 is outside the "
+    ("metrics:\n  exact_match: {min: 80}\n", "*bad.eval.yaml:6*metrics.exact_match: min: 80 is outside the "
                                               "range of 'exact_match' [[]0, 1[]]*"),
     ("metrics:\n  exact_match: {min: .nan}\n", "*line 6: metrics.exact_match.min*finite number*"),
     ("metrics:\n  exact_match: {min: -.inf}\n", "*line 6: metrics.exact_match.min*finite number*"),
@@ -22,7 +22,7 @@ HEAD = "model: python:toymodel:sentiment\nprompt: '{text}'\ncases:\n  - {id: a, 
     ("metrics:\n  exact_match: {per_category: 'no'}\n", "*metrics.exact_match.per_category*true or false*"),
     ("metrics:\n  exact_match: {min: high}\n", "*metrics.exact_match.min*"),
     ("metrics:\n  exact_matc: {min: 0.5}\n", "*unknown metric 'exact_matc'*Did you mean 'exact_match'*"),
-    ("metrics:\n  rougeL: {use_stemer: true}\n", "*line 6: metrics.rougeL*use_stemer*"),
+    ("metrics:\n  rougeL: {use_stemer: true}\n", "*bad.eval.yaml:6*metrics.rougeL*unknown option 'use_stemer'*Did you mean 'use_stemmer'*"),
     ("contamination: {trian: [x.jsonl]}\n", "*line 5: contamination.trian*unknown key*Did you mean "
                                              "'train'*"),
     ("contamination: {train: [x.jsonl], n: 0}\n", "*line 5: contamination.n*greater than or equal to 1*"),
@@ -36,7 +36,7 @@ HEAD = "model: python:toymodel:sentiment\nprompt: '{text}'\ncases:\n  - {id: a, 
     ("latency: {p95_ms: -3}\n", "*line 5: latency.p95_ms*greater than 0*"),
     ("latency: {}\n", "*latency*give at least one of*"),
     ("cost: {max_usd: .nan}\n", "*cost.max_usd*finite number*"),
-    ("confidense: 0.9\n", "*line 5: unknown key 'confidense'*Did you mean 'confidence'*"),
+    ("confidense: 0.9\n", "*line 5: confidense: unknown key 'confidense'. Did you mean 'confidence'?"),
     ("xfail: {exact_mach: flaky}\nmetrics:\n  exact_match: {}\n",
      "*xfail names 'exact_mach'*Did you mean 'exact_match'*"),
     ("metrics:\n  exact_match: {min: 0.5, max: 0.9}\n", "*give 'min' or 'max', not both*"),
