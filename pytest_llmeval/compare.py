@@ -41,7 +41,7 @@ import numpy as np
 from pytest_llmeval.errors import ConfigError
 from pytest_llmeval.results import AggregateResult, CaseResult, RunResult, SuiteResult
 from pytest_llmeval.sanitize import display
-from pytest_llmeval.stats import holm, mcnemar, sign_test
+from pytest_llmeval.stats import holm, mcnemar, paired_mean_test, sign_test
 
 DEFAULT_RESAMPLES = 2000
 KEEP_CASES = 50
@@ -642,8 +642,8 @@ def _compare_aggregate(suite: str, old: AggregateResult, new: AggregateResult,
         gate.p_better = sign_test(gate.n_better, gate.n_worse, alternative="greater")
     else:
         gate.test = "paired bootstrap" + (" (per-case scores)" if metric_kind == "corpus" else "")
-        gate.p_value, gate.p_better, interval = _paired_mean_bootstrap(
-            sign * old_v, sign * new_v, rng, n_resamples)
+        gate.p_value, gate.p_better, interval = paired_mean_test(
+            sign * old_v, sign * new_v, rng, n_resamples, confidence=DELTA_CONFIDENCE)
         lo, hi = sign * interval[0], sign * interval[1]
         gate.delta_ci = (min(lo, hi), max(lo, hi))
     return gate
@@ -688,35 +688,6 @@ def _decide(gates: list[GateComparison], alpha: float) -> None:
             g.reason = ("significantly better" if g.improved
                         else "no significant change" if g.p_value is not None
                         else "within tolerance" if g.tolerance is not None else "no test")
-
-
-def _paired_mean_bootstrap(old: np.ndarray, new: np.ndarray, rng: np.random.Generator,
-                           n_resamples: int) -> tuple[float, float, tuple[float, float]]:
-    """One-sided p values of "new is worse" and "new is better" on paired scores, and the delta's interval.
-
-    The mean difference of paired scores is the mean of the per-case
-    differences, so one vectorised bootstrap of those differences is the paired
-    bootstrap. Larger is better here (the caller flips the sign otherwise).
-    """
-    diff = new - old
-    n = len(diff)
-    if n < 2 or np.all(np.abs(diff) <= _EPS):
-        mean = float(diff.mean()) if n else 0.0
-        return 1.0, 1.0, (mean, mean)
-    chunk = max(1, min(n_resamples, 5_000_000 // n))
-    means = np.empty(n_resamples)
-    done = 0
-    while done < n_resamples:
-        k = min(chunk, n_resamples - done)
-        means[done:done + k] = diff[rng.integers(0, n, size=(k, n))].mean(axis=1)
-        done += k
-    # Share of resampled deltas on the "not worse" side, with the +1 correction
-    # so a p value is never exactly zero.
-    p_worse = (np.sum(means >= 0) + 1) / (n_resamples + 1)
-    p_better = (np.sum(means <= 0) + 1) / (n_resamples + 1)
-    tail = (1 - DELTA_CONFIDENCE) / 2 * 100
-    lo, hi = np.percentile(means, [tail, 100 - tail])
-    return float(p_worse), float(p_better), (float(lo), float(hi))
 
 
 def case_value(case: CaseResult, agg: AggregateResult, suite: SuiteResult) -> float | None:
