@@ -56,6 +56,7 @@ class SuiteFile(pytest.File):
             session.bad_suites += 1
             raise self.CollectError(f"{_relpath(self.path, self.config)}: {exc}") from None
         suite = self.suite
+        self._check_references(session)
         gates = [GateItem.from_parent(self, name=g.name, gate_name=g.name, line=g.line) for g in suite.gates]
         for gate in gates:
             reason = suite.spec.xfail.get(gate.gate_name)
@@ -68,6 +69,31 @@ class SuiteFile(pytest.File):
             for g in suite.gates:
                 yield RegressionItem.from_parent(self, name=f"regression[{g.name}]", gate_name=g.name,
                                                  line=g.line)
+
+    def _check_references(self, session: Any) -> None:
+        """A misspelt model or judge reference is one collection error, not an ERROR per item."""
+        spec = self.suite.spec
+        refs = [("model", spec.model, False), ("baseline", spec.baseline, False)]
+        if spec.judge is not None:
+            refs.append(("judge.model", spec.judge.model, True))
+            if spec.judge.pairwise is not None and spec.judge.pairwise.against != "baseline":
+                refs.append(("judge.pairwise.against", spec.judge.pairwise.against, False))
+        from pytest_llmeval.spec import line_of, load_yaml
+
+        for key, value, judge in refs:
+            if not value:
+                continue
+            try:
+                session.models.check_reference(value, judge=judge)
+            except ConfigError as exc:
+                session.bad_suites += 1
+                try:
+                    line = line_of(load_yaml(self.path), tuple(key.split(".")))
+                except SpecError:
+                    line = None
+                rel = _relpath(self.path, self.config)
+                where = f"{rel}:{line}" if line else rel
+                raise self.CollectError(f"{where} [{key}]: {exc}") from None
 
     # ------------------------------------------------------------------ evaluation
 

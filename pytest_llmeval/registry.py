@@ -111,6 +111,28 @@ class ModelRegistry:
             self._models[key] = model
         return self._models[key]
 
+    def check_reference(self, value: str, *, judge: bool = False) -> None:
+        """Raise now (at collection) for a reference that can never load: an unknown name or scheme.
+
+        Raises:
+            ConfigError: with a "did you mean" over the named models and the schemes.
+        """
+        from pytest_llmeval.judge import JUDGE_SCHEMES
+        from pytest_llmeval.models import BACKENDS
+
+        named = self.named_models()
+        scheme, sep, _ = value.partition(":")
+        schemes = JUDGE_SCHEMES if judge else tuple(BACKENDS)
+        if value in named or (sep and scheme in schemes):
+            return
+        choices = [*named, *(f"{s}:" for s in schemes)]
+        close = difflib.get_close_matches(value if not sep else f"{scheme}:", choices, n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        raise ConfigError(
+            f"unknown {'judge' if judge else 'model'} '{value}'.{hint} Use a name from [tool.llmeval.models] "
+            f"in pyproject.toml ({', '.join(sorted(named)) or 'none defined'}) or a reference "
+            f"{', '.join(f'{s}:...' for s in schemes)}")
+
     def load_judge(self, ref: str, options: dict[str, Any], base_dir: Path) -> Any:
         """A judge from a reference or a named model, loaded once."""
         from pytest_llmeval.judge import load_judge

@@ -67,7 +67,10 @@ def _resolve(target: str, base_dir: Path, what: str) -> Path | str:
         path = base_dir / path
     if path.is_dir():
         return path.resolve()
-    looks_like_path = target.startswith((".", "/", "~")) or target.count("/") > 1 or "\\" in target
+    first = Path(target).parts[0] if Path(target).parts else ""
+    local_parent = bool(first) and not Path(target).is_absolute() and (base_dir / first).is_dir()
+    looks_like_path = (target.startswith((".", "/", "~")) or target.count("/") > 1 or "\\" in target
+                       or local_parent)
     if looks_like_path or not _HUB_ID.match(target):
         raise ConfigError(f"hf: {what} directory {str(path)!r} does not exist (from {target!r}, "
                           f"relative to {str(base_dir)!r}); build or download it, or fix the path")
