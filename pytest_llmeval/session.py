@@ -91,7 +91,8 @@ class LLMEvalSession:
         key = new.file
         if key not in self._suite_comparisons:
             self._suite_comparisons[key] = compare_suite(
-                self.old_run(), new, alpha=self.alpha, max_regression=self.max_regression, seed=self.seed)
+                self.old_run(), new, alpha=self.alpha, max_regression=self.max_regression, seed=self.seed,
+                settings=self.settings(), models=node.meta().get("models"))
         return regression_outcome(self._suite_comparisons[key], new, gate,
                                   allow_unpaired=bool(self.option("llmeval_compare_allow_unpaired")),
                                   max_cases=self.option("llmeval_max_cases") or DEFAULT_MAX_CASES)
@@ -301,8 +302,8 @@ class LLMEvalSession:
         for suite in run.suites:
             comparison = self._suite_comparisons.get(suite.file)
             if comparison is None:
-                comparison = compare_suite(old, suite, alpha=merged.alpha,
-                                           max_regression=self.max_regression,
+                comparison = compare_suite(old, suite, alpha=merged.alpha, settings=run.settings,
+                                           models=run.models, max_regression=self.max_regression,
                                            seed=self.seed)
             if comparison is None:
                 merged.new_suites.append(suite.file)

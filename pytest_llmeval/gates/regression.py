@@ -43,11 +43,13 @@ class RegressionOutcome:
 
 
 def compare_suite(old: RunResult, new: SuiteResult, *, alpha: float, max_regression: float | None,
-                  seed: int) -> Any:
+                  seed: int, settings: dict[str, Any] | None = None,
+                  models: dict[str, Any] | None = None) -> Any:
     """The comparison of one suite of this run with the previous run (its own Holm family)."""
     from pytest_llmeval.compare import compare_runs
 
-    return compare_runs(old, RunResult(suites=[new]), alpha=alpha, max_regression=max_regression, seed=seed)
+    this = RunResult(suites=[new], settings=dict(settings or {}), models=dict(models or {}))
+    return compare_runs(old, this, alpha=alpha, max_regression=max_regression, seed=seed)
 
 
 def regression_outcome(comparison: Any, new: SuiteResult, gate: str, *, allow_unpaired: bool,

@@ -230,6 +230,9 @@ def _metric(draw: st.DrawFn, suite: dict[str, Any], choice: str | None = None) -
                                                   "tokenize", "unit", "bogus"])): draw(values)}
     elif shape == "number":
         raw = draw(st.floats(allow_nan=True, allow_infinity=True))
+    elif shape == "misspelt":
+        name = draw(st.sampled_from(["exact_mach", "rougel", "f1_macro", "bleu4"]))
+        raw = {"min": 0.5}
     else:
         raw = {"case_min": draw(st.one_of(scalars, st.just("x")))}
     suite["metrics"] = {name: raw}
@@ -297,7 +300,7 @@ def _judge(draw: st.DrawFn, suite: dict[str, Any], choice: str | None = None) ->
 
 CASE_CHOICES = ["id", "id-odd", "reference", "tags", "assert", "category", "drop-text", "not-mapping",
                 "duplicate", "duplicate-content", "field", "drop-id"]
-METRIC_CHOICES = ["value", "min-str", "min-and-max", "confidence", "option", "number", "case_min"]
+METRIC_CHOICES = ["value", "min-str", "min-and-max", "confidence", "option", "number", "case_min", "misspelt"]
 CHECK_CHOICES = ["not-list", "item", "two-kinds", "kind-value", "regex", "schema"]
 TEMPLATE_CHOICES = ["prompt", "prompt", "malformed", "system", "messages", "both", "neither"]
 JUDGE_CHOICES = ["empty", "model-only", "score", "pairwise", "value"]

@@ -57,10 +57,10 @@ def resamples(n: int, count: int, seed: int) -> np.ndarray:
 def assert_resamples_equal(metric: Metric, preds: list[str], refs: list[list[str]], seed: int = 0) -> None:
     """Every resample's value from statistics equals the library recomputed on those cases.
 
-    Bit for bit for corpus metrics and proportions (integer statistics, the library's
-    arithmetic); within 1e-12 for means of float scores, whose sum is taken in another order.
+    Within 1e-12 (the issue's tolerance): the averaging of per-label scores may run in another
+    order than the library's, which can move the last bit.
     """
-    exact = metric.kind != "mean"
+    exact = False
     table = case_statistics(metric, preds, refs)
     assert table is not None
     slow = Recompute(metric, preds, refs)
@@ -161,7 +161,7 @@ def test_labels_missing_from_predictions_and_from_a_resample() -> None:
         metric = build_metric("f1", options)
         table = case_statistics(metric, preds, refs)
         assert table is not None
-        assert table.value() == metric.corpus(preds, refs)
+        assert same(table.value(), metric.corpus(preds, refs), exact=False)
         assert_resamples_equal(metric, preds, refs, seed=11)
 
 

@@ -62,13 +62,15 @@ def test_unparseable_verdict_is_an_error_never_a_pass(evaldir: pytest.Pytester) 
 
 def test_api_judge_without_key_is_skipped(evaldir: pytest.Pytester, monkeypatch) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("CI", raising=False)  # a skip outside strict mode (tests/gates/test_strict.py: CI)
     _suite(evaldir, "judge:\n  model: openai:gpt-4o\n  score: {min_mean: 7}\n")
     result = evaldir.runpytest("-q", "-rs")
     result.assert_outcomes(passed=12, skipped=1)
     result.stdout.fnmatch_lines(["*SKIPPED*OPENAI_API_KEY*"])
 
 
-def test_no_judge_configured_skips_judge_gates(evaldir: pytest.Pytester) -> None:
+def test_no_judge_configured_skips_judge_gates(evaldir: pytest.Pytester, monkeypatch) -> None:
+    monkeypatch.delenv("CI", raising=False)  # a skip outside strict mode
     _suite(evaldir, "judge:\n  score: {min_mean: 7}\n")
     result = evaldir.runpytest("-q", "-rs")
     result.assert_outcomes(passed=12, skipped=1)
