@@ -137,10 +137,7 @@ class GateContext:
         return {r.id: r for r in self.results}
 
     def get_judge(self) -> Any:
-        if self.judge is None:
-            raise GateSkip("no judge configured: set judge.model in the suite, --llmeval-judge, or "
-                           "override the llm_judge fixture")
-        judge = self.judge()
+        judge = self.judge() if self.judge is not None else None
         if judge is None:
             raise GateSkip("no judge configured: set judge.model in the suite, --llmeval-judge, or "
                            "override the llm_judge fixture")
@@ -148,7 +145,7 @@ class GateContext:
 
     def errored_cases(self) -> list[str]:
         """Ids of cases with no usable output (a generation error in any sample)."""
-        return [r.id for r in self.results if r.status == "error" and r.generation_error]
+        return [r.id for r in self.results if r.generation_error]
 
 
 class Gate:
@@ -176,11 +173,6 @@ class Gate:
         """Whether the evaluator must generate the baseline's outputs for this gate."""
         return False
 
-    @property
-    def needs_all_cases(self) -> bool:
-        """Whether the gate needs every case generated even when ``-k`` selected only some."""
-        return True
-
     def prepare_cases(self, ctx: GateContext) -> None:
         """Optional per-case work before any gate is evaluated (annotate ``ctx.results``)."""
 
@@ -207,6 +199,13 @@ def error_outcome(name: str, kind: str, why: str, **fields: Any) -> GateOutcome:
 def skip_outcome(name: str, kind: str, why: str) -> GateOutcome:
     """An outcome for a gate that cannot run here: SKIP (ERROR in strict mode)."""
     return GateOutcome(AggregateResult(name=name, value=None, kind=kind, skip=why), message=why)
+
+
+def one_spelling(data: Any, name: str, alias: str = "min") -> Any:
+    """For a ``model_validator(mode="before")``: a threshold given under both of its spellings is an error."""
+    if isinstance(data, dict) and name in data and alias in data:
+        raise ValueError(f"give either '{name}' or '{alias}' (the same threshold), not both")
+    return data
 
 
 def check_in_range(value: float | None, lo: float, hi: float, what: str) -> float | None:

@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
+from pytest_llmeval.errors import LLMEvalError
 from pytest_llmeval.gates.base import Gate, GateContext, GateOutcome, GateSpec
 from pytest_llmeval.gates.registry import register_gate
 
@@ -71,9 +72,8 @@ class ContaminationGate(Gate):
             agg.details["limit"] = "fraction"
         try:
             res = run_gate(spec.model_dump(exclude_none=True), suite_dir=ctx.suite.base_dir, cases=payload)
-        except Exception as exc:  # noqa: BLE001 - missing training files and the like: this gate's ERROR
-            agg.error = f"{type(exc).__name__}: {exc}" if not str(exc).startswith("contamination") \
-                else str(exc)
+        except LLMEvalError as exc:  # missing training files and the like: this gate's ERROR
+            agg.error = str(exc)
             return GateOutcome(agg, message=agg.error)
         agg.value = float(res.n_contaminated)
         agg.n = res.n_cases

@@ -11,7 +11,15 @@ from typing import Any
 
 from pydantic import AliasChoices, Field, model_validator
 
-from pytest_llmeval.gates.base import Gate, GateContext, GateOutcome, GateSkip, GateSpec, skip_outcome
+from pytest_llmeval.gates.base import (
+    Gate,
+    GateContext,
+    GateOutcome,
+    GateSkip,
+    GateSpec,
+    one_spelling,
+    skip_outcome,
+)
 from pytest_llmeval.gates.registry import register_gate
 
 
@@ -28,9 +36,7 @@ class ScoreJudgeSpec(GateSpec):
     @model_validator(mode="before")
     @classmethod
     def _one_spelling(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "min_mean" in data and "min" in data:
-            raise ValueError("give either 'min_mean' or 'min' (the same threshold), not both")
-        return data
+        return one_spelling(data, "min_mean")
 
 
 def judge_cases(ctx: GateContext) -> list[Any]:

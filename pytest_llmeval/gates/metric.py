@@ -20,7 +20,7 @@ from pytest_llmeval import stats
 from pytest_llmeval.errors import ConfigError, LLMEvalError
 from pytest_llmeval.gates.base import Gate, GateContext, GateOutcome, GateSpec
 from pytest_llmeval.gates.registry import register_gate
-from pytest_llmeval.gates.text import describe_estimate, fmt, format_case
+from pytest_llmeval.gates.text import describe_estimate, fmt, format_case, threshold_rule
 from pytest_llmeval.metrics.base import Metric, build_metric
 from pytest_llmeval.results import AggregateResult, CaseResult
 
@@ -155,7 +155,7 @@ class MetricGate(Gate):
 
     def prepare_cases(self, ctx: GateContext) -> None:
         """Per-case scores (every case item shows them) and the ``case_min`` checks."""
-        self._scored = self._score(ctx)
+        self._scored = (ctx, self._score(ctx))
         if self.spec.case_min is None:
             return
         for res in ctx.results:
@@ -210,9 +210,9 @@ class MetricGate(Gate):
         confidence = spec.confidence or ctx.confidence
         agg = self.aggregate(metric=spec.metric, threshold=spec.threshold, op=spec.op,
                              confidence=spec.confidence, model=ctx.model_name)
-        scored = getattr(self, "_scored", None)
-        if scored is None:
-            scored = self._score(ctx)
+        cached = getattr(self, "_scored", None)
+        # prepare_cases scored this context already; a gate evaluated on its own scores now
+        scored = cached[1] if cached is not None and cached[0] is ctx else self._score(ctx)
         if isinstance(scored, str):
             agg.error = scored
             return GateOutcome(agg, message=scored)
@@ -295,14 +295,8 @@ class MetricGate(Gate):
     def _failure_message(self, agg: AggregateResult, categories: list[AggregateResult],
                          results: list[CaseResult], report: str | None) -> str:
         spec = self.spec
-        lines = [describe_estimate(agg)]
-        thr = f"{spec.threshold:g}"
-        bound = "lower bound" if spec.op == "min" else "upper bound"
-        if spec.confidence is not None:
-            lines.append(f"the interval's {bound} must be {'>=' if spec.op == 'min' else '<='} {thr} "
-                         f"(confidence {spec.confidence:g})")
-        else:
-            lines.append(f"required: {'>=' if spec.op == 'min' else '<='} {thr}")
+        assert spec.threshold is not None  # a failure message exists only for a gate with a threshold
+        lines = [describe_estimate(agg), threshold_rule(spec.op, spec.threshold, spec.confidence)]
         failing = [c for c in categories if c.passed is False]
         if failing:
             lines.append("categories below the threshold: " + ", ".join(

@@ -47,6 +47,7 @@ from pytest_llmeval.gates.base import (
     skip_outcome,
 )
 from pytest_llmeval.gates.registry import register_gate
+from pytest_llmeval.gates.text import threshold_rule
 from pytest_llmeval.results import AggregateResult
 
 if TYPE_CHECKING:
@@ -270,11 +271,7 @@ class PassAtKGate(Gate):
                          values: np.ndarray, categories: list[AggregateResult]) -> str:
         lo, hi = agg.ci or (math.nan, math.nan)
         lines = [f"{self.name} = {agg.value:.3f} [{lo:.3f}, {hi:.3f}] over {agg.n} problems"]
-        if self.spec.confidence is not None:
-            lines.append(f"the interval's lower bound must be >= {agg.threshold:g} "
-                         f"(confidence {self.spec.confidence:g})")
-        else:
-            lines.append(f"required: >= {agg.threshold:g}")
+        lines.append(threshold_rule("min", agg.threshold, self.spec.confidence))
         failing = [c for c in categories if c.passed is False]
         if failing:
             lines.append("categories below the threshold: " + ", ".join(

@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 from pytest_llmeval.results import AggregateResult, CaseResult
+from pytest_llmeval.sanitize import display
 
 SHOW_CHARS = 300
 
@@ -16,10 +17,6 @@ def short(value: Any, limit: int = SHOW_CHARS) -> str:
         s = "\n".join(f"{m.get('role')}: {m.get('content')}" for m in value)
     else:
         s = value if isinstance(value, str) else repr(value)
-    try:
-        from pytest_llmeval.sanitize import display
-    except ImportError:  # pragma: no cover - the sanitiser ships with the package
-        return s if len(s) <= limit else s[:limit] + f"... [{len(s) - limit} more characters]"
     return display(s, limit)
 
 
@@ -37,6 +34,15 @@ def format_case(case: CaseResult, score: float | None = None, metric: str | None
     if case.reference is not None:
         parts += ["    reference:", indent(short(case.reference))]
     return "\n".join(parts)
+
+
+def threshold_rule(op: str, threshold: float, confidence: float | None) -> str:
+    """What a gate requires, in words: the value, or its interval's bound when the gate has a confidence."""
+    sign = ">=" if op == "min" else "<="
+    if confidence is None:
+        return f"required: {sign} {threshold:g}"
+    bound = "lower bound" if op == "min" else "upper bound"
+    return f"the interval's {bound} must be {sign} {threshold:g} (confidence {confidence:g})"
 
 
 def describe_estimate(agg: AggregateResult) -> str:

@@ -12,7 +12,15 @@ from typing import Any
 
 from pydantic import AliasChoices, Field, model_validator
 
-from pytest_llmeval.gates.base import Gate, GateContext, GateOutcome, GateSkip, GateSpec, skip_outcome
+from pytest_llmeval.gates.base import (
+    Gate,
+    GateContext,
+    GateOutcome,
+    GateSkip,
+    GateSpec,
+    one_spelling,
+    skip_outcome,
+)
 from pytest_llmeval.gates.judge_score import judge_cases, judged
 from pytest_llmeval.gates.registry import register_gate
 
@@ -32,9 +40,7 @@ class PairwiseJudgeSpec(GateSpec):
     @model_validator(mode="before")
     @classmethod
     def _one_spelling(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "min_win_rate" in data and "min" in data:
-            raise ValueError("give either 'min_win_rate' or 'min' (the same threshold), not both")
-        return data
+        return one_spelling(data, "min_win_rate")
 
 
 def win_rate_name(model: str, against: str) -> str:
