@@ -62,8 +62,10 @@ class RunCollector:
         for file in sorted(usage_by_suite):
             for name, u in usage_by_suite[file].items():
                 usage[name] = add_usage(usage.get(name, {}), u)
+        regressions = sorted((p["comparison"] for p in self.regressions()),
+                             key=lambda r: (str(r.get("suite")), str(r.get("gate"))))
         return RunResult(suites=sorted(suites.values(), key=lambda s: s.file), models=models,
-                         settings=settings, usage=usage)
+                         settings=settings, usage=usage, regressions=regressions)
 
 
 def add_usage(a: Any, b: Any) -> Any:

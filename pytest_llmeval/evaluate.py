@@ -108,10 +108,14 @@ class SuiteEvaluator:
         ctx = GateContext(suite=suite, cases=cases, results=results, model_name=self.model.name,
                           baseline=baseline, judge=self.judge_provider, seed=self.seed,
                           confidence=suite.spec.confidence, progress=self.progress)
+        broken: dict[str, GateOutcome] = {}
         for gate in suite.gates:  # per-case work of every gate: case items show it even under -k
-            self._isolated(gate, ctx, lambda g=gate: g.prepare_cases(ctx))
+            failed = self._isolated(gate, ctx, lambda g=gate: g.prepare_cases(ctx))
+            if failed is not None:  # the gate's own step broke: its ERROR, never a verdict on half the work
+                broken[gate.name] = failed
         for gate in ordered(gates):
-            ctx.gates[gate.name] = self._isolated(gate, ctx, lambda g=gate: g.evaluate(ctx))
+            ctx.gates[gate.name] = broken.get(gate.name) or self._isolated(gate, ctx,
+                                                                          lambda g=gate: g.evaluate(ctx))
         outcome.gates = {g.name: ctx.gates[g.name] for g in gates}
         from pytest_llmeval.stats import SMALL_N
 

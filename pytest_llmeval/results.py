@@ -177,6 +177,8 @@ class RunResult:
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
     usage: dict[str, Any] = field(default_factory=dict)
+    regressions: list[dict[str, Any]] = field(default_factory=list)
+    """With ``--llmeval-compare``: each ``regression[<gate>]`` item's verdict (status, message, test)."""
     plugin_version: str = __version__
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
@@ -185,6 +187,7 @@ class RunResult:
             "version": RESULTS_VERSION, "plugin_version": self.plugin_version,
             "created": self.created, "settings": self.settings, "models": self.models,
             "usage": self.usage, "suites": [s.to_dict() for s in self.suites],
+            "regressions": list(self.regressions),
         }
 
     @classmethod
@@ -195,7 +198,8 @@ class RunResult:
         return cls(
             suites=[SuiteResult.from_dict(s) for s in d.get("suites", [])],
             models=dict(d.get("models") or {}), settings=dict(d.get("settings") or {}),
-            usage=dict(d.get("usage") or {}), plugin_version=d.get("plugin_version", "?"),
+            usage=dict(d.get("usage") or {}), regressions=list(d.get("regressions") or []),
+            plugin_version=d.get("plugin_version", "?"),
             created=d.get("created", ""),
         )
 

@@ -27,6 +27,8 @@ class RegressionOutcome:
     status: Literal["pass", "regressed", "error", "skip"]
     message: str = ""
     comparison: dict[str, Any] = field(default_factory=dict)
+    file: str = ""
+    """The suite's file, relative to the rootdir (with ``gate``, the identity across runs)."""
 
     def properties(self) -> list[tuple[str, Any]]:
         """JUnit properties: verdict, old/new value, delta, p-value, cases worse."""
@@ -38,8 +40,8 @@ class RegressionOutcome:
         return props
 
     def to_dict(self) -> dict[str, Any]:
-        return {"suite": self.suite, "gate": self.gate, "status": self.status, "message": self.message,
-                "comparison": dict(self.comparison)}
+        return {"suite": self.suite, "file": self.file, "gate": self.gate, "status": self.status,
+                "message": self.message, "comparison": dict(self.comparison)}
 
 
 def compare_suite(old: RunResult, new: SuiteResult, *, alpha: float, max_regression: float | None,
@@ -60,19 +62,22 @@ def regression_outcome(comparison: Any, new: SuiteResult, gate: str, *, allow_un
     unpaired = "skip" if allow_unpaired else "error"
     hint = "" if allow_unpaired else ("\n(pass --llmeval-compare-allow-unpaired to skip gates that cannot "
                                       "be paired)")
+
+    def outcome(status: Any, message: str = "", data: dict[str, Any] | None = None) -> RegressionOutcome:
+        return RegressionOutcome(new.name, gate, status, message, data or {}, new.file)
+
     match = [r for r in comparison.results if r.gate == gate and r.suite_file in (new.file, "")]
     match = match or [r for r in comparison.results if r.gate == gate]
     if not match:
         where = new.file or new.name
         absent = (f"suite {where} is not in the previous run" if comparison.suite(new.file, new.name) is None
                   else f"gate '{gate}' has no counterpart in the previous run (new, or not evaluated there)")
-        return RegressionOutcome(new.name, gate, unpaired, f"'{gate}' cannot be compared: {absent}{hint}")
+        return outcome(unpaired, f"'{gate}' cannot be compared: {absent}{hint}")
     r = match[0]
     data = r.to_dict()
     data["n_worse"] = len(r.worse_cases)
     if r.status == "error":
-        return RegressionOutcome(new.name, gate, unpaired, format_regression(r, max_cases) + hint, data)
+        return outcome(unpaired, format_regression(r, max_cases) + hint, data)
     if r.status == "regressed":
-        return RegressionOutcome(new.name, gate, "regressed",
-                                 format_regression(r, max_cases, comparison.warnings or None), data)
-    return RegressionOutcome(new.name, gate, "pass", "", data)
+        return outcome("regressed", format_regression(r, max_cases, comparison.warnings or None), data)
+    return outcome("pass", "", data)

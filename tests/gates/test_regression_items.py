@@ -20,7 +20,8 @@ def test_regression_only_failure_fails_an_item_and_junit(evaldir: pytest.Pyteste
     _suite(evaldir, "sentiment")
     assert evaldir.runpytest("-q", "--llmeval-json", "old.json").ret == 0
     _suite(evaldir, "always_negative")  # half the cases now wrong; the gate has no threshold
-    result = evaldir.runpytest("-q", "--llmeval-compare", "old.json", "--junitxml", "junit.xml", *dist)
+    result = evaldir.runpytest("-q", "--llmeval-compare", "old.json", "--junitxml", "junit.xml",
+                               "--llmeval-json", "new.json", *dist)
     assert result.ret == 1
     result.assert_outcomes(passed=41, failed=1)
     result.stdout.fnmatch_lines(["*FAILED*s.eval.yaml::regression[[]exact_match[]]*", "*1 failed, 41 passed*"])
@@ -31,6 +32,9 @@ def test_regression_only_failure_fails_an_item_and_junit(evaldir: pytest.Pyteste
     props = {p.get("name"): p.get("value") for p in failed[0].iter("property")}
     assert props["llmeval.regression.exact_match.verdict"] == "regressed"
     assert float(props["llmeval.regression.exact_match.n_worse"]) == 20
+    # the results file records the same verdict as the item, JUnit and the exit code
+    recorded = json.loads((evaldir.path / "new.json").read_text())["regressions"]
+    assert [(r["file"], r["gate"], r["status"]) for r in recorded] == [("s.eval.yaml", "exact_match", "regressed")]
 
 
 def test_regression_message_lists_up_to_max_cases_and_the_total(evaldir: pytest.Pytester) -> None:
