@@ -509,7 +509,8 @@ class ApiModel(ModelBase):
         status = f"HTTP {failure.status}" if failure.status else "no HTTP status"
         tried = f"after {attempts} attempt{'s' if attempts > 1 else ''}"
         why = "" if failure.retryable else " (not retryable)"
-        if self.fleet is not None and failure.endpoint_failed and self.fleet.all_down():
+        if self.fleet is not None and (failure is _ALL_DOWN or (failure.endpoint_failed
+                                                                  and self.fleet.all_down())):
             n = len(self.fleet.endpoints)
             return self.redact(
                 f"{self.ref} (fleet '{self.name}'): request failed {tried}: all {n} endpoints are down: "
