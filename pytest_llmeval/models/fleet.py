@@ -51,6 +51,7 @@ def parse_replicas(value: Any, *, default_concurrency: int, ref: str) -> list[Re
     out: list[Replica] = []
     for i, entry in enumerate(value):
         where = f"{ref}: replicas[{i}]"
+        url: Any
         if isinstance(entry, str):
             url, concurrency = entry, default_concurrency
         elif isinstance(entry, dict):

@@ -293,8 +293,9 @@ class _Handler(BaseHTTPRequestHandler):
             blob = json.dumps(payload).encode()
             self._send_raw(200, blob[: len(blob) // 2], "application/json")
             return
-        if self._send_json(200, payload):
-            srv._count_outcome("ok")
+        srv._count_outcome("ok")  # before the write: a client that has its reply sees it counted
+        if not self._send_json(200, payload):
+            srv._count_outcome("ok", -1)  # the reply never got out (a kill, or the client gave up)
 
     def _send_error(
         self, api: Api, status: int, kind: str, message: str, headers: dict[str, str] | None = None
@@ -603,9 +604,9 @@ class FakeLLMServer(ThreadingHTTPServer):
             request.fault = fault
         return request
 
-    def _count_outcome(self, kind: str) -> None:
+    def _count_outcome(self, kind: str, n: int = 1) -> None:
         with self._lock:
-            self.outcomes[kind] += 1
+            self.outcomes[kind] += n
 
     @contextmanager
     def _in_flight(self) -> Iterator[None]:
