@@ -77,7 +77,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("llmeval_metrics", "default metric gates for bare *.eval.jsonl suites "
                   "(lines like 'exact_match>=0.8')", type="linelist", default=[])
     parser.addini("llmeval_cache", "cache directory, or 'off'", default=None)
-    parser.addini("llmeval_concurrency", "requests in flight per API provider", default=None)
+    parser.addini("llmeval_concurrency", "requests in flight per API endpoint, for the whole run",
+                  default=None)
 
 
 def pytest_configure(config: pytest.Config) -> None:
