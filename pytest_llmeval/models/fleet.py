@@ -182,10 +182,13 @@ class Fleet:
                     e.backoff = min(self.backoff_max, e.backoff * 2)
                     e.healthy = False
                     e.outages += 1
+                self._cond.notify_all()  # waiters re-plan: all down now, or another replica
             elif ok and not e.healthy and e.down_until <= now:
                 e.healthy = True
                 e.backoff = self.base_backoff
-            self._cond.notify_all()
+                self._cond.notify_all()  # its full capacity is back
+            else:
+                self._cond.notify()  # one slot freed: one waiter can take it
 
     def all_down(self) -> bool:
         """Every replica is out now."""
