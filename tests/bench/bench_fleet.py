@@ -18,6 +18,11 @@ a bonus. A stricter ideal that credits the killed replica's share until it died
 four replicas to the end, against the ideal of all four. Printed: wall time, its ratio to the ideal, the requests retried from the
 killed replica, each replica's answers, and the load average.
 
+With ``--reference`` the same N then go to one replica at LATENCY whose
+concurrency gives about the fleet's live rate (no fleet, nothing killed): its
+ratio to its own ideal is what the client reaches on this machine at that rate,
+the floor the fleet's ratio should be read against.
+
 With ``--suite`` the same load runs as a suite through pytest (``llmeval`` plugin,
 results file), and the results are checked: every case exactly once; the wall
 time is then the whole pytest process, start-up and collection included.
@@ -100,6 +105,7 @@ def main() -> None:
     parser.add_argument("--kill-at", type=float, default=0.25, help="fraction of the ideal time")
     parser.add_argument("--no-kill", action="store_true", help="kill no replica (ideal over all four)")
     parser.add_argument("--suite", action="store_true", help="run the load as a suite through pytest")
+    parser.add_argument("--reference", action="store_true", help="also one replica at the same rate")
     args = parser.parse_args()
     latencies = [args.latency, args.latency, args.slow_latency, args.latency]
     killed = None if args.no_kill else 1
@@ -148,7 +154,30 @@ def main() -> None:
         counts = usage.get("endpoints", {}).get(url, {})
         print(f"  replica {i} ({latencies[i]} s{', killed' if i == killed else ''}): answered "
               f"{counts.get('answered')}, failed {counts.get('failed')}")
+    if args.reference:
+        reference(args, live_rate)
     print(f"load after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+def reference(args: argparse.Namespace, rate: float) -> None:
+    """One replica, no failure, at about ``rate`` requests/s: the client's own ratio at that load."""
+    from pytest_llmeval.models import GenerationRequest, load_model
+
+    concurrency = max(1, round(rate * args.latency))
+    proc, url = start_server(args.latency)
+    try:
+        model = load_model("openai:bench", name="one", options={
+            "api_key_env": False, "base_url": url, "concurrency": concurrency})
+        start = time.perf_counter()
+        out = model.generate([GenerationRequest(f"case {i}") for i in range(args.n)])
+        wall = time.perf_counter() - start
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    ideal = args.n * args.latency / concurrency
+    bad = sum(1 for i, o in enumerate(out) if o != f"echo: case {i}")
+    print(f"reference: one replica at {args.latency} s, {concurrency} in flight: wall {wall:.2f} s, "
+          f"ideal {ideal:.2f} s, ratio {wall / ideal:.3f}; wrong or missing outputs: {bad}")
 
 
 if __name__ == "__main__":
