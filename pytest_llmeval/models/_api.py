@@ -57,7 +57,7 @@ from pytest_llmeval.models.base import (
     OnGeneration,
     Progress,
 )
-from pytest_llmeval.models.fleet import Fleet, Lease, parse_replicas
+from pytest_llmeval.models.fleet import Fleet, Lease, parse_replicas, shared_fleet
 
 OnResult = Callable[[int, GenerationOutcome], None]
 """Called as ``on_result(index, outcome)`` from a worker thread as soon as a request finishes."""
@@ -324,7 +324,8 @@ class ApiModel(ModelBase):
                     raise ConfigError(f"{self.ref}: option '{key}' applies to a fleet only; declare "
                                       f"'replicas' or drop it")
         self._limiter = provider_limiter(self.scheme, self.endpoint)
-        self._limiter.join(self, self.concurrency)
+        if self.fleet is None:  # a fleet keeps its replicas' limits itself
+            self._limiter.join(self, self.concurrency)
         self._budget: EndpointBudget = endpoint_budget(f"{self.scheme} {self.endpoint}")
         self._clients: dict[str, Any] = {}
         self._client_lock = threading.Lock()
@@ -336,7 +337,7 @@ class ApiModel(ModelBase):
         replicas = parse_replicas(options["replicas"], default_concurrency=self.concurrency, ref=self.ref)
         backoff = _opt_float(options, "endpoint_backoff", 1.0, self.ref)
         backoff_max = _opt_float(options, "endpoint_backoff_max", 30.0, self.ref)
-        return Fleet(replicas, scheme=self.scheme, backoff=backoff, backoff_max=backoff_max)
+        return shared_fleet(replicas, scheme=self.scheme, backoff=backoff, backoff_max=backoff_max)
 
     # -- identity and reporting -------------------------------------------------
 
@@ -421,7 +422,8 @@ class ApiModel(ModelBase):
             return results
         from concurrent.futures import ThreadPoolExecutor  # kept off the import path of cached runs
 
-        self._limiter.join(self, self.concurrency)  # again, in case close() came before
+        if self.fleet is None:
+            self._limiter.join(self, self.concurrency)  # again, in case close() came before
 
         def run(i: int) -> None:
             generation = self._one(requests[i])

@@ -211,3 +211,19 @@ class Fleet:
         """Times each replica was taken out."""
         with self._cond:
             return {e.url: e.outages for e in self.endpoints}
+
+
+_fleets: dict[tuple[Any, ...], Fleet] = {}
+_fleets_lock = threading.Lock()
+
+
+def shared_fleet(replicas: Sequence[Replica], *, scheme: str, backoff: float = 1.0,
+                 backoff_max: float = 30.0) -> Fleet:
+    """The fleet of these replicas in this process, made once: models declaring the same replicas
+    (a suite's model and a judge on one fleet) share its limits, its outage state and its balancing."""
+    key = (scheme, tuple(replicas), backoff, backoff_max)
+    with _fleets_lock:
+        fleet = _fleets.get(key)
+        if fleet is None:
+            fleet = _fleets[key] = Fleet(replicas, scheme=scheme, backoff=backoff, backoff_max=backoff_max)
+        return fleet

@@ -117,6 +117,14 @@ def test_a_fleet_is_identified_by_its_name_and_served_model_not_its_urls() -> No
     assert a.fingerprint() != b.fingerprint()
 
 
+def test_models_declaring_the_same_replicas_share_one_fleet_and_its_limits() -> None:
+    opts = {"api_key_env": False, "replicas": ["http://shared-1:8000/v1", "http://shared-2:8000/v1"]}
+    model = load_model("openai:m", name="model", options=dict(opts))
+    judge = load_model("openai:m", name="judge", options=dict(opts))
+    other = load_model("openai:m", name="judge", options={**opts, "concurrency": 2})
+    assert model.fleet is judge.fleet and other.fleet is not model.fleet
+
+
 def test_fleet_options_are_checked() -> None:
     with pytest.raises(ConfigError, match="'base_url' and 'replicas' exclude each other"):
         load_model("openai:m", options={"api_key_env": False, "base_url": "http://a/v1",
