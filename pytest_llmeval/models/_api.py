@@ -468,7 +468,7 @@ class ApiModel(ModelBase):
                     self._usage.failover(in_flight=failure.in_flight)
                 continue  # the fleet routes around the failed replica (or waited for one to return)
             if failure.retry_after is None:
-                time.sleep(self._backoff(attempts, None))
+                time.sleep(self._backoff(attempts))
             # with a retry-after, the shared "not before" time makes every request wait
 
     def _attempt_single(self, request: GenerationRequest) -> tuple[Generation | Failure, EndpointBudget]:
@@ -521,15 +521,13 @@ class ApiModel(ModelBase):
         return self.redact(
             f"{self.ref}: request failed {tried}{why}; last error: {status}: {failure.message}")
 
-    def _backoff(self, attempt: int, retry_after: float | None) -> float:
-        """Full jitter over an exponential cap, or the server's ``retry-after`` when it sent one."""
-        if retry_after is not None:
-            return min(retry_after, MAX_RETRY_AFTER)
+    def _backoff(self, attempt: int) -> float:
+        """Full jitter over an exponential cap (a ``retry-after`` is waited for through the budget)."""
         cap = min(self.retry_backoff_max, self.retry_backoff * 2 ** (attempt - 1))
         return random.uniform(0, cap)
 
     def _get_client(self, base_url: str) -> Any:
-        """The SDK client for ``base_url``, built on first use so a fully cached run never imports the SDK."""
+        """The SDK client for ``base_url``, built on first use: a fully cached run never imports the SDK."""
         with self._client_lock:
             client = self._clients.get(base_url)
             if client is None:
