@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import socket
+import threading
 import time
+import urllib.error
+import urllib.request
 from contextlib import ExitStack
 
 import pytest
 
 from pytest_llmeval.errors import ConfigError, ModelError
 from pytest_llmeval.models import GenerationRequest, load_model
+from pytest_llmeval.report.terminal import failover_line
 from pytest_llmeval.testing.fake_server import FakeLLMServer, Faults
 
 pytest.importorskip("openai")
@@ -133,3 +138,42 @@ def test_fleet_options_are_checked() -> None:
         load_model("openai:m", options={"api_key_env": False, "endpoint_backoff": 1})
     with pytest.raises(ConfigError, match=r"replicas\[0\]"):
         load_model("openai:m", options={"api_key_env": False, "replicas": ["nope"]})
+
+
+def test_a_killed_fake_server_drops_what_it_holds_and_refuses_new_connections() -> None:
+    body = json.dumps({"model": "m", "messages": [{"role": "user", "content": "x"}]}).encode()
+    with FakeLLMServer(latency=5.0) as server:
+        url = f"{server.openai_base_url}/chat/completions"
+        errors: list[BaseException] = []
+
+        def call() -> None:
+            req = urllib.request.Request(url, data=body, headers={"content-type": "application/json"})
+            try:
+                urllib.request.urlopen(req, timeout=10).read()
+            except (OSError, urllib.error.URLError) as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=call) for _ in range(3)]
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 5
+        while server.in_flight < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert server.in_flight == 3 and server.max_in_flight == 3
+        start = time.monotonic()
+        server.kill()
+        for t in threads:
+            t.join(timeout=5)
+        assert time.monotonic() - start < 3  # the 5 s replies were not waited for
+        assert len(errors) == 3 and server.killed
+        assert server.count == 3 and server.answered == 0
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", server.server_address[1]), timeout=2)
+
+
+def test_the_summary_line_names_the_retried_requests_of_fleets_only() -> None:
+    assert failover_line("pool", {"failover_retries": 3, "failover_reroutes": 2}) == (
+        "llmeval: pool: 3 requests retried from failed endpoints (2 more rerouted before they were sent)")
+    assert failover_line("pool", {"failover_retries": 1, "failover_reroutes": 0}) == (
+        "llmeval: pool: 1 request retried from failed endpoints")
+    assert failover_line("single", {"requests": 5, "retries": 2}) is None
