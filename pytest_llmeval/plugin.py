@@ -19,6 +19,8 @@ import pytest
 from pytest_llmeval.session import SESSION_KEY, LLMEvalSession
 
 DEFAULT_PATTERNS = ["*.eval.yaml", "*.eval.yml", "*.eval.jsonl"]
+BUDGET_DIR_KEY: pytest.StashKey[tuple[str | None, bool]] = pytest.StashKey()
+"""The controller's run-wide budget directory, and whether this run made it (and so removes it)."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -47,7 +49,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--llmeval-cache-strict", action="store_true", default=None,
                     help="with --llmeval-cache-readonly: a cache miss is an ERROR instead of a model call")
     group.addoption("--llmeval-concurrency", default=None, type=int, metavar="N",
-                    help="requests in flight per API provider (default 8)")
+                    help="requests in flight per API endpoint, for the whole run: xdist workers share "
+                         "it (default 8)")
     group.addoption("--llmeval-seed", default=None, type=int, metavar="N",
                     help="seed for bootstrap intervals (default 0)")
     group.addoption("--llmeval-strict", action="store_true", dest="llmeval_strict", default=None,
@@ -74,7 +77,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("llmeval_metrics", "default metric gates for bare *.eval.jsonl suites "
                   "(lines like 'exact_match>=0.8')", type="linelist", default=[])
     parser.addini("llmeval_cache", "cache directory, or 'off'", default=None)
-    parser.addini("llmeval_concurrency", "requests in flight per API provider", default=None)
+    parser.addini("llmeval_concurrency", "requests in flight per API endpoint, for the whole run",
+                  default=None)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -91,6 +95,26 @@ def pytest_configure(config: pytest.Config) -> None:
 
         os.environ["LLMEVAL_ALLOW_UNSANDBOXED"] = "1"  # read by the sandbox, here and in xdist workers
     session.validate_options()
+    if hasattr(config, "workerinput"):
+        from pytest_llmeval import budget
+
+        budget.use_directory(config.workerinput.get("llmeval_budget_dir"))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """Hand each xdist worker the run directory through which its concurrency limits are the run's."""
+    from pytest_llmeval import budget
+
+    config = node.config
+    if BUDGET_DIR_KEY not in config.stash:
+        existing = budget.shared_directory()
+        made = None if existing is not None else budget.create_run_directory()
+        path = existing or made
+        config.stash[BUDGET_DIR_KEY] = (None if path is None else str(path), made is not None)
+    path, _ = config.stash[BUDGET_DIR_KEY]
+    if path is not None:
+        node.workerinput["llmeval_budget_dir"] = path
 
 
 def _matches(path: Path, patterns: list[str]) -> bool:
@@ -130,6 +154,11 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         sess.close()
         if config.pluginmanager.is_registered(sess):
             config.pluginmanager.unregister(sess)
+    path, made = config.stash.get(BUDGET_DIR_KEY, (None, False))
+    if made:
+        from pytest_llmeval.budget import remove_run_directory
+
+        remove_run_directory(path)
 
 
 # --------------------------------------------------------------------------- fixtures

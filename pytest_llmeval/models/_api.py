@@ -19,7 +19,13 @@ its SDK client, how to make one call, and how to read an SDK exception
   (or ``"none"``) is a server that needs no key;
 - the endpoint in the model's identity (and so in every cache key) is the one
   the requests go to: the ``base_url`` option, else the SDK's environment
-  variable (``OPENAI_BASE_URL``, ``ANTHROPIC_BASE_URL``), else the SDK's default.
+  variable (``OPENAI_BASE_URL``, ``ANTHROPIC_BASE_URL``), else the SDK's default;
+- with ``replicas`` the model is a fleet (:mod:`.fleet`): requests are balanced
+  over the replicas, a failed replica's requests are retried on the others, and
+  the identity is the fleet's name and served model instead of a URL;
+- the limits hold for the whole run: each endpoint's requests in flight and a
+  provider's ``retry-after`` are shared by every thread and, under xdist, by
+  every worker (:mod:`pytest_llmeval.budget`).
 
 Threads with the synchronous SDK client were measured against ``AsyncOpenAI``
 on one event loop (200 calls, 200 ms latency, 32 in flight, same server):
@@ -40,6 +46,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pytest_llmeval.budget import EndpointBudget, endpoint_budget
 from pytest_llmeval.errors import ConfigError, ModelError
 from pytest_llmeval.models.base import (
     Generation,
@@ -50,6 +57,7 @@ from pytest_llmeval.models.base import (
     OnGeneration,
     Progress,
 )
+from pytest_llmeval.models.fleet import Fleet, Lease, parse_replicas, shared_fleet
 
 OnResult = Callable[[int, GenerationOutcome], None]
 """Called as ``on_result(index, outcome)`` from a worker thread as soon as a request finishes."""
@@ -65,6 +73,10 @@ RETRYABLE_STATUS = frozenset({408, 409, 429})
 
 MAX_RETRY_AFTER = 60.0
 """A server's ``retry-after`` is honoured up to this many seconds per wait."""
+
+
+_CONNECT_ERRORS = frozenset({"ConnectError", "ConnectTimeout"})
+"""httpx (and httpx2) errors raised before a request was sent: the server never saw it."""
 
 
 class MissingAPIKey(ConfigError):
@@ -92,6 +104,14 @@ class Failure:
     retryable: bool
     status: int | None = None
     retry_after: float | None = None
+    endpoint_failed: bool = False
+    """The endpoint itself failed (refused the connection, timed out, dropped it): not the request."""
+    in_flight: bool = False
+    """The request had been sent when the endpoint failed, so the server may have seen it."""
+
+
+_ALL_DOWN = Failure(message="every endpoint of the fleet is down", retryable=True, endpoint_failed=True)
+"""The failure of a try that found no replica up (it waited for the first to come back)."""
 
 
 class Usage:
@@ -105,6 +125,13 @@ class Usage:
         self.failures = 0
         self.input_tokens = 0
         self.output_tokens = 0
+        self.failover_retries = 0
+        self.failover_reroutes = 0
+        self.endpoints: dict[str, dict[str, int]] | None = None
+
+    def track_endpoints(self, urls: Sequence[str]) -> None:
+        """Count answers and endpoint failures per URL (fleets only)."""
+        self.endpoints = {u: {"answered": 0, "failed": 0} for u in urls}
 
     def attempt(self) -> None:
         with self._lock:
@@ -116,6 +143,19 @@ class Usage:
             self.failures += 0 if ok else 1
             self.input_tokens += input_tokens
             self.output_tokens += output_tokens
+
+    def endpoint_result(self, url: str, *, ok: bool) -> None:
+        if self.endpoints is not None:
+            with self._lock:
+                self.endpoints[url]["answered" if ok else "failed"] += 1
+
+    def failover(self, *, in_flight: bool) -> None:
+        """A request is retried on another replica: it was in flight there, or never got through."""
+        with self._lock:
+            if in_flight:
+                self.failover_retries += 1
+            else:
+                self.failover_reroutes += 1
 
     def cost(self, input_tokens: int | None, output_tokens: int | None) -> float | None:
         """Dollars for one request, or None without a ``price`` or without token counts."""
@@ -136,6 +176,10 @@ class Usage:
             cost = self.cost(self.input_tokens, self.output_tokens)
             if cost is not None:
                 d["cost_usd"] = cost
+            if self.endpoints is not None:
+                d["failover_retries"] = self.failover_retries
+                d["failover_reroutes"] = self.failover_reroutes
+                d["endpoints"] = {u: dict(c) for u, c in self.endpoints.items()}
             return d
 
 
@@ -160,6 +204,12 @@ class _Limiter:
         with self._cond:
             self._members.pop(member, None)
             self._cond.notify_all()
+
+    @property
+    def limit(self) -> int:
+        """Requests in flight allowed now: the strictest member's concurrency."""
+        with self._cond:
+            return min(self._members.values(), default=1)
 
     def __enter__(self) -> None:
         with self._cond:
@@ -241,6 +291,9 @@ class ApiModel(ModelBase):
             "price",
             "extra_body",
             "headers",
+            "replicas",
+            "endpoint_backoff",
+            "endpoint_backoff_max",
         }
     )
 
@@ -260,10 +313,31 @@ class ApiModel(ModelBase):
         self.price = _parse_price(options.get("price"), self.ref)
         self._api_key = self._resolve_key(options)
         self._usage = Usage(self.price)
+        self.fleet: Fleet | None = None
+        if options.get("replicas") is not None:
+            self.fleet = self._make_fleet(options)
+            self.endpoint = self.fleet.endpoints[0].url
+            self._usage.track_endpoints([e.url for e in self.fleet.endpoints])
+        else:
+            for key in ("endpoint_backoff", "endpoint_backoff_max"):
+                if key in options:
+                    raise ConfigError(f"{self.ref}: option '{key}' applies to a fleet only; declare "
+                                      f"'replicas' or drop it")
         self._limiter = provider_limiter(self.scheme, self.endpoint)
-        self._limiter.join(self, self.concurrency)
-        self._client: Any = None
+        if self.fleet is None:  # a fleet keeps its replicas' limits itself
+            self._limiter.join(self, self.concurrency)
+        self._budget: EndpointBudget = endpoint_budget(f"{self.scheme} {self.endpoint}")
+        self._clients: dict[str, Any] = {}
         self._client_lock = threading.Lock()
+
+    def _make_fleet(self, options: dict[str, Any]) -> Fleet:
+        if self.base_url is not None:
+            raise ConfigError(f"{self.ref}: options 'base_url' and 'replicas' exclude each other: list "
+                              f"every endpoint under 'replicas'")
+        replicas = parse_replicas(options["replicas"], default_concurrency=self.concurrency, ref=self.ref)
+        backoff = _opt_float(options, "endpoint_backoff", 1.0, self.ref)
+        backoff_max = _opt_float(options, "endpoint_backoff_max", 30.0, self.ref)
+        return shared_fleet(replicas, scheme=self.scheme, backoff=backoff, backoff_max=backoff_max)
 
     # -- identity and reporting -------------------------------------------------
 
@@ -280,27 +354,37 @@ class ApiModel(ModelBase):
         """Scheme, model, effective endpoint (and ``extra_body`` when set: it changes answers); no key.
 
         The endpoint is the one requests go to (see :meth:`effective_base_url`), so
-        answers recorded from one server are never replayed for another.
+        answers recorded from one server are never replayed for another. A fleet is
+        identified by its name and served model instead: its replicas serve the same
+        weights, so an answer is the same whichever replica gave it, and adding or
+        moving a replica keeps the cache.
         """
-        ident: dict[str, Any] = {
-            "scheme": self.scheme,
-            "model": self.target,
-            "base_url": self.endpoint,
-        }
+        ident: dict[str, Any] = {"scheme": self.scheme, "model": self.target}
+        if self.fleet is not None:
+            ident["fleet"] = self.name
+        else:
+            ident["base_url"] = self.endpoint
         if self.extra_body:
             ident["extra_body"] = self.extra_body
         return ident
+
+    def describe(self) -> dict[str, Any]:
+        """As :meth:`ModelBase.describe`, plus a fleet's replicas (recorded, not part of the identity)."""
+        d = super().describe()
+        if self.fleet is not None:
+            d["replicas"] = [{"url": e.url, "concurrency": e.concurrency} for e in self.fleet.endpoints]
+        return d
 
     def usage(self) -> dict[str, Any]:
         """Requests, attempts, retries, failures, tokens (and ``cost_usd`` with a ``price``)."""
         return self._usage.as_dict()
 
     def close(self) -> None:
-        """Close the SDK client and stop counting toward the endpoint's limit."""
+        """Close the SDK clients and stop counting toward the endpoint's limit."""
         self._limiter.leave(self)
         with self._client_lock:
-            client, self._client = self._client, None
-        if client is not None:
+            clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
             client.close()
 
     # -- generation --------------------------------------------------------------
@@ -338,18 +422,19 @@ class ApiModel(ModelBase):
             return results
         from concurrent.futures import ThreadPoolExecutor  # kept off the import path of cached runs
 
-        self._limiter.join(self, self.concurrency)  # again, in case close() came before
-        client = self._get_client()
+        if self.fleet is None:
+            self._limiter.join(self, self.concurrency)  # again, in case close() came before
 
         def run(i: int) -> None:
-            generation = self._one(client, requests[i])
+            generation = self._one(requests[i])
             results[i] = generation
             if on_result is not None:
                 on_result(i, generation)
             if progress is not None:
                 progress(1)
 
-        workers = min(self.concurrency, len(requests))
+        capacity = self.fleet.capacity if self.fleet is not None else self.concurrency
+        workers = min(capacity, len(requests))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=self.scheme) as pool:
             futures = [pool.submit(run, i) for i in range(len(requests))]
             try:
@@ -360,51 +445,95 @@ class ApiModel(ModelBase):
                 raise
         return results
 
-    def _one(self, client: Any, request: GenerationRequest) -> Generation:
-        """One request with retries; returns the text or a ModelError (never raises)."""
+    def _one(self, request: GenerationRequest) -> Generation:
+        """One request with retries (and failover in a fleet); returns the text or a ModelError."""
         attempts = 0
         while True:
             attempts += 1
             self._usage.attempt()
-            try:
-                with self._limiter:
-                    start = time.perf_counter()
-                    text, tokens_in, tokens_out = self._call(client, request)
-                    latency = time.perf_counter() - start
-            except Exception as exc:  # classified below; nothing escapes a worker
-                failure = self._classify(exc)
+            if self.fleet is not None:
+                outcome, budget = self._attempt_fleet(request)
             else:
-                self._usage.finished(ok=True, input_tokens=tokens_in or 0, output_tokens=tokens_out or 0)
-                info = GenerationInfo(latency_s=latency, input_tokens=tokens_in, output_tokens=tokens_out,
-                                      cost_usd=self._usage.cost(tokens_in, tokens_out))
-                return Generation(text, info)
+                outcome, budget = self._attempt_single(request)
+            if isinstance(outcome, Generation):
+                return outcome
+            failure = outcome
+            if failure.retry_after is not None and budget is not None:
+                budget.defer(min(failure.retry_after, MAX_RETRY_AFTER))
             if not failure.retryable or attempts > self.max_retries:
                 self._usage.finished(ok=False)
-                status = f"HTTP {failure.status}" if failure.status else "no HTTP status"
-                tried = f"after {attempts} attempt{'s' if attempts > 1 else ''}"
-                why = "" if failure.retryable else " (not retryable)"
-                error = ModelError(
-                    self.redact(
-                        f"{self.ref}: request failed {tried}{why}; last error: {status}: "
-                        f"{failure.message}"
-                    )
-                )
-                return Generation(error, GenerationInfo())
-            time.sleep(self._backoff(attempts, failure.retry_after))
+                return Generation(ModelError(self._give_up_message(failure, attempts)), GenerationInfo())
+            if self.fleet is not None and failure.endpoint_failed:
+                if failure is not _ALL_DOWN:
+                    self._usage.failover(in_flight=failure.in_flight)
+                continue  # the fleet routes around the failed replica (or waited for one to return)
+            if failure.retry_after is None:
+                time.sleep(self._backoff(attempts))
+            # with a retry-after, the shared "not before" time makes every request wait
 
-    def _backoff(self, attempt: int, retry_after: float | None) -> float:
-        """Full jitter over an exponential cap, or the server's ``retry-after`` when it sent one."""
-        if retry_after is not None:
-            return min(retry_after, MAX_RETRY_AFTER)
+    def _attempt_single(self, request: GenerationRequest) -> tuple[Generation | Failure, EndpointBudget]:
+        """One try at the model's one endpoint, within its in-process and run-wide limits."""
+        with self._limiter, self._budget.acquire(self._limiter.limit):
+            self._budget.wait()
+            return self._call_timed(self._get_client(self.endpoint), request), self._budget
+
+    def _attempt_fleet(
+        self, request: GenerationRequest
+    ) -> tuple[Generation | Failure, EndpointBudget | None]:
+        """One try on the fleet's least loaded replica; a replica failure takes that replica out."""
+        assert self.fleet is not None
+        lease: Lease | None = self.fleet.acquire()
+        if lease is None:
+            return _ALL_DOWN, None
+        outcome: Generation | Failure = Failure(message="interrupted", retryable=False)
+        try:
+            outcome = self._call_timed(self._get_client(lease.url), request)
+        finally:
+            error = outcome.message if isinstance(outcome, Failure) and outcome.endpoint_failed else None
+            self.fleet.release(lease, ok=isinstance(outcome, Generation), endpoint_error=error)
+        self._usage.endpoint_result(lease.url, ok=isinstance(outcome, Generation))
+        return outcome, lease.endpoint.budget
+
+    def _call_timed(self, client: Any, request: GenerationRequest) -> Generation | Failure:
+        """One HTTP call: the generation with its info, or the classified failure (never raises)."""
+        try:
+            start = time.perf_counter()
+            text, tokens_in, tokens_out = self._call(client, request)
+            latency = time.perf_counter() - start
+        except Exception as exc:  # classified here; nothing escapes a worker
+            return self._classify(exc)
+        self._usage.finished(ok=True, input_tokens=tokens_in or 0, output_tokens=tokens_out or 0)
+        info = GenerationInfo(latency_s=latency, input_tokens=tokens_in, output_tokens=tokens_out,
+                              cost_usd=self._usage.cost(tokens_in, tokens_out))
+        return Generation(text, info)
+
+    def _give_up_message(self, failure: Failure, attempts: int) -> str:
+        status = f"HTTP {failure.status}" if failure.status else "no HTTP status"
+        tried = f"after {attempts} attempt{'s' if attempts > 1 else ''}"
+        why = "" if failure.retryable else " (not retryable)"
+        if self.fleet is not None and (failure is _ALL_DOWN or (failure.endpoint_failed
+                                                                  and self.fleet.all_down())):
+            n = len(self.fleet.endpoints)
+            return self.redact(
+                f"{self.ref} (fleet '{self.name}'): request failed {tried}: all {n} endpoints are down: "
+                f"{self.fleet.describe_down()}. Check that the servers are running and reachable, or "
+                f"raise 'max_retries' / 'endpoint_backoff_max' to wait longer for them")
+        return self.redact(
+            f"{self.ref}: request failed {tried}{why}; last error: {status}: {failure.message}")
+
+    def _backoff(self, attempt: int) -> float:
+        """Full jitter over an exponential cap (a ``retry-after`` is waited for through the budget)."""
         cap = min(self.retry_backoff_max, self.retry_backoff * 2 ** (attempt - 1))
         return random.uniform(0, cap)
 
-    def _get_client(self) -> Any:
-        """The SDK client, built on first use so a fully cached run never imports the SDK."""
+    def _get_client(self, base_url: str) -> Any:
+        """The SDK client for ``base_url``, built on first use: a fully cached run never imports the SDK."""
         with self._client_lock:
-            if self._client is None:
-                self._client = self._make_client(self._api_key or PLACEHOLDER_KEY)
-            return self._client
+            client = self._clients.get(base_url)
+            if client is None:
+                client = self._clients[base_url] = self._make_client(self._api_key or PLACEHOLDER_KEY,
+                                                                     base_url)
+            return client
 
     def redact(self, text: str) -> str:
         """``text`` with the key (and anything that looks like a provider key) masked."""
@@ -414,8 +543,8 @@ class ApiModel(ModelBase):
 
     # -- for subclasses ----------------------------------------------------------
 
-    def _make_client(self, api_key: str) -> Any:
-        """Build the SDK client at ``self.endpoint`` with ``max_retries=0`` and ``timeout=self.timeout``."""
+    def _make_client(self, api_key: str, base_url: str) -> Any:
+        """Build the SDK client at ``base_url`` with ``max_retries=0`` and ``timeout=self.timeout``."""
         raise NotImplementedError
 
     def _call(self, client: Any, request: GenerationRequest) -> tuple[str, int | None, int | None]:
@@ -483,12 +612,14 @@ def sdk_failure(exc: Exception, sdk: Any) -> Failure:
     """
     if isinstance(exc, sdk.APIStatusError):
         return status_failure(exc.status_code, str(exc.message), exc.response.headers)
-    if isinstance(exc, sdk.APITimeoutError):
-        return Failure(message=f"timed out ({exc})", retryable=True)
-    if isinstance(exc, sdk.APIConnectionError):
+    if isinstance(exc, (sdk.APITimeoutError, sdk.APIConnectionError)):
         cause = exc.__cause__ or exc.__context__
+        sent = cause is None or type(cause).__name__ not in _CONNECT_ERRORS
+        if isinstance(exc, sdk.APITimeoutError):
+            return Failure(message=f"timed out ({exc})", retryable=True, endpoint_failed=True, in_flight=sent)
         detail = f": {type(cause).__name__}: {cause}" if cause is not None else ""
-        return Failure(message=f"connection error{detail}", retryable=True)
+        return Failure(message=f"connection error{detail}", retryable=True, endpoint_failed=True,
+                       in_flight=sent)
     if isinstance(exc, ValueError):
         return Failure(
             message=f"malformed response body ({type(exc).__name__}: {exc})", retryable=True

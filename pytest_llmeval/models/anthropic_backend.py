@@ -66,11 +66,11 @@ class AnthropicModel(ApiModel):
             ident["max_tokens"] = self.max_tokens
         return ident
 
-    def _make_client(self, api_key: str) -> Any:
+    def _make_client(self, api_key: str, base_url: str) -> Any:
         sdk = _import_sdk()
         return sdk.Anthropic(
             api_key=api_key,
-            base_url=self.endpoint,
+            base_url=base_url,
             max_retries=0,
             timeout=self.timeout,
             default_headers=self.headers or None,

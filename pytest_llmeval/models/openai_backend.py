@@ -29,11 +29,11 @@ class OpenAIModel(ApiModel):
     base_url_env = "OPENAI_BASE_URL"
     default_base_url = "https://api.openai.com/v1"
 
-    def _make_client(self, api_key: str) -> Any:
+    def _make_client(self, api_key: str, base_url: str) -> Any:
         sdk = _import_sdk()
         return sdk.OpenAI(
             api_key=api_key,
-            base_url=self.endpoint,
+            base_url=base_url,
             max_retries=0,
             timeout=self.timeout,
             default_headers=self.headers or None,

@@ -141,3 +141,17 @@ def write_summary(tr: Any, run: RunResult, verbosity: int = 0) -> None:
             if parts:
                 tr.write_line(f"usage {_cell(model)}: " + display(", ".join(parts), LINE_LIMIT,
                                                                     multiline=False))
+            failover = failover_line(model, u)
+            if failover:
+                tr.write_line(failover, yellow=bool(u.get("failover_retries")))
+
+
+def failover_line(model: str, usage: dict[str, Any]) -> str | None:
+    """The summary line of a fleet: requests retried from failed endpoints (None for other models)."""
+    if not isinstance(usage.get("failover_retries"), int):
+        return None
+    retried = usage["failover_retries"]
+    rerouted = usage.get("failover_reroutes") or 0
+    more = f" ({rerouted} more rerouted before they were sent)" if rerouted else ""
+    return (f"llmeval: {_cell(model)}: {retried} request{'s' if retried != 1 else ''} retried from failed "
+            f"endpoints{more}")

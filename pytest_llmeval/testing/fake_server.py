@@ -16,6 +16,13 @@ Example::
 
 Everything the server does is bounded: waits (latency, hangs) end as soon as
 the server closes, and closing shuts down every open connection.
+
+For fleets of replicas, :meth:`FakeLLMServer.kill` makes a server die midway
+like a crashed replica: it stops listening (new connections are refused) and
+drops every request in flight without an answer; ``kill_when`` does it from
+inside the server at a chosen moment (say, once it has eight requests in
+flight). ``max_in_flight`` and ``answered`` are what a test checks a balancer
+or a concurrency limit against.
 """
 
 from __future__ import annotations
@@ -238,6 +245,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self, request: FakeRequest) -> None:
         srv = self.server
+        if srv.killed:  # a dead replica answers nothing
+            self.close_connection = True
+            return
         fault = request.fault
         if fault in ("reset", "hang", "malformed"):
             srv._count_outcome(fault)
@@ -283,8 +293,9 @@ class _Handler(BaseHTTPRequestHandler):
             blob = json.dumps(payload).encode()
             self._send_raw(200, blob[: len(blob) // 2], "application/json")
             return
-        srv._count_outcome("ok")
-        self._send_json(200, payload)
+        srv._count_outcome("ok")  # before the write: a client that has its reply sees it counted
+        if not self._send_json(200, payload):
+            srv._count_outcome("ok", -1)  # the reply never got out (a kill, or the client gave up)
 
     def _send_error(
         self, api: Api, status: int, kind: str, message: str, headers: dict[str, str] | None = None
@@ -299,12 +310,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send_json(
         self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
-    ) -> None:
-        self._send_raw(status, json.dumps(body).encode(), "application/json", headers)
+    ) -> bool:
+        return self._send_raw(status, json.dumps(body).encode(), "application/json", headers)
 
     def _send_raw(
         self, status: int, blob: bytes, content_type: str, headers: dict[str, str] | None = None
-    ) -> None:
+    ) -> bool:
+        """Write a reply; False when the connection broke first (the client timed out, or a kill)."""
         try:
             self.send_response(status)
             self.send_header("content-type", content_type)
@@ -313,8 +325,11 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header(k, v)
             self.end_headers()
             self.wfile.write(blob)
+            self.wfile.flush()
         except OSError:  # the client gave up (timeout) before the reply
             self.close_connection = True
+            return False
+        return True
 
 
 def _key_from(api: Api, headers: dict[str, str]) -> str | None:
@@ -413,6 +428,8 @@ class FakeLLMServer(ThreadingHTTPServer):
         responder: request -> reply text; default :func:`echo_responder`.
         faults: a :class:`Faults` plan, or a function request -> fault name or ``None``.
         api_key: when set, requests without this key get a 401 (checks the SDK sent it).
+        kill_when: called with the server each time a request starts being served; when it
+            returns true the server is :meth:`kill`-ed (that request is dropped too).
 
     Attributes:
         log: every routed request, in arrival order.
@@ -432,8 +449,12 @@ class FakeLLMServer(ThreadingHTTPServer):
         responder: Responder | None = None,
         faults: Faults | FaultFn | None = None,
         api_key: str | None = None,
+        kill_when: Callable[[FakeLLMServer], bool] | None = None,
     ) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
+        self.kill_when = kill_when
+        self._killed = threading.Event()
+        self._closed = False
         self.latency = latency
         self.responder: Responder = responder or echo_responder
         self.faults = faults
@@ -468,8 +489,28 @@ class FakeLLMServer(ThreadingHTTPServer):
         with self._lock:
             return len(self.log)
 
+    @property
+    def answered(self) -> int:
+        """How many requests got a normal (200) reply, fully written to the client."""
+        with self._lock:
+            return self.outcomes["ok"]
+
+    @property
+    def in_flight(self) -> int:
+        """Requests being served right now."""
+        with self._lock:
+            return self._current
+
+    @property
+    def killed(self) -> bool:
+        """Whether :meth:`kill` has run."""
+        return self._killed.is_set()
+
     def stats(self) -> dict[str, Any]:
-        """Request count, outcomes and peak concurrency (also served at ``GET /_fake/stats``)."""
+        """Request count, outcomes and peak concurrency (also served at ``GET /_fake/stats``).
+
+        ``outcomes["ok"]`` is :attr:`answered`.
+        """
         with self._lock:
             return {
                 "count": len(self.log),
@@ -496,14 +537,38 @@ class FakeLLMServer(ThreadingHTTPServer):
             self._thread.start()
         return self
 
+    def kill(self) -> None:
+        """Die like a crashed replica: refuse new connections, drop every request in flight unanswered.
+
+        The listening socket is closed (a client's connect is refused), waits end
+        at once and every open connection is shut down, so the requests in flight
+        get no reply. The counters stay readable. Safe to call twice, and from a
+        handler thread (``kill_when`` does).
+        """
+        with self._lock:
+            if self._killed.is_set():
+                return
+            self._killed.set()
+            self._closing.set()
+        self._stop_serving()
+
     def close(self) -> None:
         """Stop serving, end every wait and close every open connection. Safe to call twice."""
-        if self._closing.is_set():
-            return
-        self._closing.set()
-        if self._thread is not None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._closing.set()
+        self._stop_serving()
+
+    def _stop_serving(self) -> None:
+        with self._lock:
+            thread, self._thread = self._thread, None
+        if thread is not None:
             self.shutdown()
-            self._thread.join(timeout=5)
+            if thread is not threading.current_thread():
+                thread.join(timeout=5)
+        self.server_close()
         with self._lock:
             conns = list(self._connections)
         for c in conns:
@@ -511,7 +576,6 @@ class FakeLLMServer(ThreadingHTTPServer):
                 c.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
-        self.server_close()
 
     def __enter__(self) -> FakeLLMServer:
         return self.start()
@@ -540,9 +604,9 @@ class FakeLLMServer(ThreadingHTTPServer):
             request.fault = fault
         return request
 
-    def _count_outcome(self, kind: str) -> None:
+    def _count_outcome(self, kind: str, n: int = 1) -> None:
         with self._lock:
-            self.outcomes[kind] += 1
+            self.outcomes[kind] += n
 
     @contextmanager
     def _in_flight(self) -> Iterator[None]:
@@ -550,6 +614,8 @@ class FakeLLMServer(ThreadingHTTPServer):
             self._current += 1
             self.max_in_flight = max(self.max_in_flight, self._current)
         try:
+            if self.kill_when is not None and not self._killed.is_set() and self.kill_when(self):
+                self.kill()
             yield
         finally:
             with self._lock:
