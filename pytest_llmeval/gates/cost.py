@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
+from pytest_llmeval import numbers
 from pytest_llmeval.gates.base import Gate, GateContext, GateOutcome, GateSpec
 from pytest_llmeval.gates.registry import register_gate
 
@@ -65,11 +66,11 @@ class CostGate(Gate):
                             "max_case_usd": max(per_case, default=0.0)})
         problems = []
         if spec.max_usd is not None and total > spec.max_usd:
-            problems.append(f"total ${total:.4f} > ${spec.max_usd:g} (this run ${spent:.4f}, "
-                            f"from the cache ${cached:.4f})")
+            problems.append(f"total ${numbers.number(total)} > ${numbers.threshold(spec.max_usd)} "
+                            f"(this run ${numbers.number(spent)}, from the cache ${numbers.number(cached)})")
         if spec.max_usd_per_case is not None and per_case and max(per_case) > spec.max_usd_per_case:
             worst = max(range(len(per_case)), key=per_case.__getitem__)
-            problems.append(f"case[{ctx.results[worst].id}] cost ${per_case[worst]:.4f} > "
-                            f"${spec.max_usd_per_case:g}")
+            problems.append(f"case[{ctx.results[worst].id}] cost ${numbers.number(per_case[worst])} > "
+                            f"${numbers.threshold(spec.max_usd_per_case)}")
         agg.passed = not problems
         return GateOutcome(agg, message="cost over budget: " + "; ".join(problems) if problems else "")

@@ -31,6 +31,7 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
+from pytest_llmeval import numbers
 from pytest_llmeval.errors import ConfigError, LLMEvalError, LLMEvalWarning
 from pytest_llmeval.gates.base import (
     Gate,
@@ -217,8 +218,8 @@ class HumanWinRateGate(_HumanGate):
                                                  f"{res.wins}/{res.losses}/{res.ties}"})
         if spec.min_win_rate is not None:
             agg.passed = clears(est, spec.min_win_rate, "min", spec.confidence)
-        head = (f"human_win_rate[{res.model}>{res.baseline}] = {est.value:.3f} ({est.confidence:.0%} CI "
-                f"[{est.low:.3f}, {est.high:.3f}], n={est.n} items)")
+        head = (f"human_win_rate[{res.model}>{res.baseline}] = {numbers.number(est.value)} "
+                f"({est.confidence:.0%} CI {numbers.interval(est.low, est.high)}, n={est.n} items)")
         if spec.min_win_rate is not None:
             rule = (f"lower bound of the {spec.confidence:.0%} interval must be >= {spec.min_win_rate:g}"
                     if spec.confidence is not None else f"must be >= {spec.min_win_rate:g}")
@@ -265,7 +266,7 @@ class HumanAgreementGate(_HumanGate):
             return GateOutcome(agg, message=agg.error)
         failed = [(n, v, m) for n, v, m in checks if v < m]
         agg.passed = not failed
-        parts = [f"{n} = {v:.3f} (min {m:g})" for n, v, m in checks]
+        parts = [f"{n} = {numbers.number(v)} (min {numbers.threshold(m)})" for n, v, m in checks]
         msg = (f"human_agreement on {want.on} ({ag.level}, {ag.n_items} items, {len(res.raters)} raters): "
                + "; ".join(parts) + (" passed" if agg.passed else " FAILED"))
         if failed:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from pydantic import Field, model_validator
 
-from pytest_llmeval import stats
+from pytest_llmeval import numbers, stats
 from pytest_llmeval.gates.base import Gate, GateContext, GateOutcome, GateSpec
 from pytest_llmeval.gates.registry import register_gate
 
@@ -84,7 +84,7 @@ class LatencyGate(Gate):
             ok = est.value <= limit
             rows[key] = {"value": est.value, "ci": [est.low, est.high], "limit": limit, "passed": ok}
             if not ok:
-                failing.append(f"{key} = {est.value:.0f} ms > {limit:g} ms")
+                failing.append(f"{key} = {numbers.number(est.value)} ms > {numbers.threshold(limit)} ms")
         top = rows[worst_key]
         agg.value, agg.ci, agg.n = top["value"], tuple(top["ci"]), len(ms)
         agg.details["percentiles"] = rows

@@ -165,7 +165,7 @@ class MetricGate(Gate):
             ok = score >= self.spec.case_min
             res.checks.append({"check": f"{self.name} >= {self.spec.case_min:g}", "passed": ok,
                                "message": None if ok else
-                               f"{self.name} = {score:.3f} is below the per-case minimum "
+                               f"{self.name} = {fmt(score)} is below the per-case minimum "
                                f"{self.spec.case_min:g}", "line": self.line})
             if not ok:
                 res.status = "failed"
