@@ -11,8 +11,9 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from pytest_llmeval import numbers
-from pytest_llmeval.gates.base import Gate, GateContext, GateOutcome, GateSpec
+from pytest_llmeval.gates.base import DisplayRow, Gate, GateContext, GateOutcome, GateSpec
 from pytest_llmeval.gates.registry import register_gate
+from pytest_llmeval.results import AggregateResult
 
 
 class CostSpec(GateSpec):
@@ -34,6 +35,14 @@ class CostGate(Gate):
     section = "cost"
     Spec = CostSpec
     description = "the suite's generation cost in USD (fresh + cached) against a budget"
+
+    @classmethod
+    def display_rows(cls, agg: AggregateResult) -> list[DisplayRow]:
+        """USD spent in this run, replayed from the cache, and the most expensive case."""
+        d = agg.details
+        labels = (("spent_usd", "spent in this run (USD)"), ("cached_usd", "from the cache (USD)"),
+                  ("total_usd", "total (USD)"), ("max_case_usd", "most expensive case (USD)"))
+        return [DisplayRow(label, d[key]) for key, label in labels if key in d]
 
     def evaluate(self, ctx: GateContext) -> GateOutcome:
         spec: CostSpec = self.spec

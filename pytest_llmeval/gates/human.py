@@ -34,6 +34,7 @@ from pydantic import Field, field_validator, model_validator
 from pytest_llmeval import numbers
 from pytest_llmeval.errors import ConfigError, LLMEvalError, LLMEvalWarning
 from pytest_llmeval.gates.base import (
+    DisplayRow,
     Gate,
     GateContext,
     GateOutcome,
@@ -42,6 +43,7 @@ from pytest_llmeval.gates.base import (
     error_outcome,
 )
 from pytest_llmeval.gates.registry import register_gate
+from pytest_llmeval.results import AggregateResult
 from pytest_llmeval.stats import Estimate, clears
 
 SHOW_STALE = 5
@@ -202,6 +204,18 @@ class HumanWinRateGate(_HumanGate):
             gates.append(HumanAgreementGate(f"human_agreement[{spec.min_agreement.on}]", spec, line))
         return gates
 
+    @classmethod
+    def display_rows(cls, agg: AggregateResult) -> list[DisplayRow]:
+        """The human majority's W/L/T and the raters."""
+        d = agg.details
+        rows = []
+        if "wins" in d:
+            rows.append(DisplayRow("wins / losses / ties (human majority)",
+                                   f"{d['wins']} / {d.get('losses', 0)} / {d.get('ties', 0)}", style="text"))
+        if d.get("raters"):
+            rows.append(DisplayRow("raters", str(len(d["raters"])), style="text"))
+        return rows
+
     def evaluate(self, ctx: GateContext) -> GateOutcome:
         loaded = self._load(ctx)
         if isinstance(loaded, GateOutcome):
@@ -234,6 +248,18 @@ class HumanAgreementGate(_HumanGate):
 
     kind = "human_agreement"
     section = None
+
+    @classmethod
+    def display_rows(cls, agg: AggregateResult) -> list[DisplayRow]:
+        """Every agreement coefficient computed (Krippendorff's alpha, Cohen's and Fleiss' kappa)."""
+        ag = agg.details.get("agreement") or {}
+        labels = (("alpha", "Krippendorff's alpha"), ("mean_cohen_kappa", "Cohen's kappa (mean of pairs)"),
+                  ("fleiss_kappa", "Fleiss' kappa"), ("observed_agreement", "observed agreement"))
+        rows = [DisplayRow(label, ag[key]) for key, label in labels
+                if isinstance(ag.get(key), (int, float)) and not isinstance(ag.get(key), bool)]
+        if agg.details.get("raters"):
+            rows.append(DisplayRow("raters", str(len(agg.details["raters"])), style="text"))
+        return rows
 
     def evaluate(self, ctx: GateContext) -> GateOutcome:
         loaded = self._load(ctx)

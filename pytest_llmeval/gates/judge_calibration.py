@@ -21,8 +21,17 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from pytest_llmeval import numbers
-from pytest_llmeval.gates.base import Gate, GateContext, GateOutcome, GateSpec, check_in_range, error_outcome
+from pytest_llmeval.gates.base import (
+    DisplayRow,
+    Gate,
+    GateContext,
+    GateOutcome,
+    GateSpec,
+    check_in_range,
+    error_outcome,
+)
 from pytest_llmeval.gates.registry import register_gate
+from pytest_llmeval.results import AggregateResult
 
 OUTCOMES = ("win", "loss", "tie")
 
@@ -68,6 +77,14 @@ class JudgeCalibrationGate(Gate):
     Spec = JudgeCalibrationSpec
     description = "agreement of the LLM judge's pairwise verdicts with the human majority"
     run_after = ("win_rate", "human_win_rate")
+
+    @classmethod
+    def display_rows(cls, agg: AggregateResult) -> list[DisplayRow]:
+        """Raw agreement, Cohen's kappa and the judge's position consistency."""
+        d = agg.details
+        return [DisplayRow("raw agreement with humans", d.get("raw_agreement"), style="percent"),
+                DisplayRow("Cohen's kappa", d.get("kappa")),
+                DisplayRow("judge position consistency", d.get("position_consistency"), style="percent")]
 
     def evaluate(self, ctx: GateContext) -> GateOutcome:
         from pytest_llmeval.human.agreement import cohen_kappa

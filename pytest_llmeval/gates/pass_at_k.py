@@ -39,6 +39,7 @@ from pydantic import Field, field_validator, model_validator
 from pytest_llmeval import numbers
 from pytest_llmeval.errors import LLMEvalError, SandboxUnavailable, SpecError
 from pytest_llmeval.gates.base import (
+    DisplayRow,
     Gate,
     GateContext,
     GateOutcome,
@@ -164,6 +165,22 @@ class PassAtKGate(Gate):
         execute_cases(ctx, spec)
 
     # ------------------------------------------------------------------ verdict
+
+    @classmethod
+    def display_rows(cls, agg: AggregateResult) -> list[DisplayRow]:
+        """Samples executed, passed, failed and timed out, and the sandbox they ran in."""
+        d = agg.details
+        if "samples" not in d:
+            return []
+        rows = [DisplayRow("samples (passed / failed / timed out)",
+                           f"{d['samples']} ({d.get('passed_samples', 0)} / {d.get('failed_samples', 0)} / "
+                           f"{d.get('timeouts', 0)})", style="text")]
+        if d.get("sandbox"):
+            rows.append(DisplayRow("sandbox", str(d["sandbox"]), style="text"))
+        vs = d.get("vs_baseline")
+        if isinstance(vs, dict) and vs.get("error"):
+            rows.append(DisplayRow("base model", str(vs["error"]), style="text"))
+        return rows
 
     def evaluate(self, ctx: GateContext) -> GateOutcome:
         from pytest_llmeval import stats
