@@ -662,7 +662,7 @@ def _case_data(index: int, suite: SuiteResult,
             cells.append(escape(c.category or "", multiline=False))
             keys.append(c.category or "")
         cells.append(_one_line(c.output) if c.output is not None else "(no output)")
-        keys.append(c.output or "")
+        keys.append((c.output or "")[:CELL_CHARS])
         deltas = {}
         for k in score_keys:
             v = c.scores.get(k)
