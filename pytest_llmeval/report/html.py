@@ -481,26 +481,39 @@ def _histogram(name: str, values: Sequence[float], old: Sequence[float], unit: s
 
 # ---------------------------------------------------------------------------- cases
 
-_TOKEN = re.compile(r"\s+|[^\s]+")
+_TOKEN = re.compile(r"\s+|\S+")
 
 
 def word_diff(old: str, new: str) -> list[list[str]] | None:
     """``[[op, text], ...]`` turning ``old`` into ``new`` word by word (``=`` same, ``-`` gone, ``+`` new).
 
-    ``None`` when either text is longer than :data:`MAX_DIFF` (too slow to be worth it).
+    Tokens are words and the whitespace between them (difflib on word tokens); the common head and
+    tail are split off first, so the matcher only sees the part that changed. ``None`` when either
+    text is longer than :data:`MAX_DIFF` (too slow to be worth it).
     """
     if len(old) > MAX_DIFF or len(new) > MAX_DIFF:
         return None
+    if old == new:
+        return [["=", old]] if old else []
     a, b = _TOKEN.findall(old), _TOKEN.findall(new)
-    out: list[list[str]] = []
-    for tag, i1, i2, j1, j2 in SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+    head = 0
+    while head < len(a) and head < len(b) and a[head] == b[head]:
+        head += 1
+    tail = 0
+    while tail < len(a) - head and tail < len(b) - head and a[-1 - tail] == b[-1 - tail]:
+        tail += 1
+    out: list[list[str]] = [["=", "".join(a[:head])]] if head else []
+    mid_a, mid_b = a[head:len(a) - tail], b[head:len(b) - tail]
+    for tag, i1, i2, j1, j2 in SequenceMatcher(None, mid_a, mid_b, autojunk=False).get_opcodes():
         if tag == "equal":
-            out.append(["=", "".join(a[i1:i2])])
+            out.append(["=", "".join(mid_a[i1:i2])])
             continue
         if i2 > i1:
-            out.append(["-", "".join(a[i1:i2])])
+            out.append(["-", "".join(mid_a[i1:i2])])
         if j2 > j1:
-            out.append(["+", "".join(b[j1:j2])])
+            out.append(["+", "".join(mid_b[j1:j2])])
+    if tail:
+        out.append(["=", "".join(a[len(a) - tail:])])
     return out
 
 

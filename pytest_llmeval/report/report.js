@@ -16,14 +16,6 @@
     return e;
   }
 
-  function compareKeys(a, b) {
-    var an = a === null || a === undefined, bn = b === null || b === undefined;
-    if (an || bn) return an === bn ? 0 : an ? 1 : -1;  // missing values last either way
-    if (typeof a === "number" && typeof b === "number") return a - b;
-    a = String(a); b = String(b);
-    return a < b ? -1 : a > b ? 1 : 0;
-  }
-
   function Table(section, suite) {
     var self = this;
     this.section = section;
@@ -31,6 +23,7 @@
     this.labels = suite.labels;
     this.order = this.rows.map(function (_, i) { return i; });
     this.view = this.order.slice();
+    this.keyCache = null;
     this.hay = null;
     this.sortCol = -1;
     this.sortAsc = true;
@@ -102,18 +95,45 @@
     this.render(true);
   };
 
+  Table.prototype.columnKeys = function (col) {
+    // one flat array of a column's sort keys, built on its first sort: numbers in a Float64Array
+    // (NaN for missing), texts as strings (null for missing)
+    if (!this.keyCache) this.keyCache = {};
+    var cached = this.keyCache[col];
+    if (cached) return cached;
+    var rows = this.rows, n = rows.length, keys, i, v;
+    if (this.numeric(col)) {
+      keys = new Float64Array(n);
+      for (i = 0; i < n; i++) { v = rows[i].k[col]; keys[i] = typeof v === "number" ? v : NaN; }
+    } else {
+      keys = new Array(n);
+      for (i = 0; i < n; i++) { v = rows[i].k[col]; keys[i] = v === null || v === undefined ? null : String(v); }
+    }
+    this.keyCache[col] = keys;
+    return keys;
+  };
+
   Table.prototype.sort = function (col) {
     var asc = this.sortCol === col ? !this.sortAsc : true;
     this.sortCol = col;
     this.sortAsc = asc;
-    var rows = this.rows;
-    this.order.sort(function (a, b) {
-      var ka = rows[a].k[col], kb = rows[b].k[col];
-      var an = ka === null || ka === undefined, bn = kb === null || kb === undefined;
-      if (an || bn) return an === bn ? a - b : an ? 1 : -1;
-      var r = compareKeys(ka, kb);
-      return (asc ? r : -r) || a - b;
-    });
+    var keys = this.columnKeys(col), dir = asc ? 1 : -1, n = this.rows.length;
+    var idx = new Int32Array(n);
+    for (var i = 0; i < n; i++) idx[i] = i;
+    if (keys instanceof Float64Array) {
+      idx.sort(function (a, b) {
+        var x = keys[a], y = keys[b], xm = x !== x, ym = y !== y;  // NaN: missing, always last
+        if (xm || ym) return xm === ym ? a - b : xm ? 1 : -1;
+        return (x - y) * dir || a - b;
+      });
+    } else {
+      idx.sort(function (a, b) {
+        var x = keys[a], y = keys[b];
+        if (x === null || y === null) return x === y ? a - b : x === null ? 1 : -1;
+        return (x < y ? -1 : x > y ? 1 : 0) * dir || a - b;
+      });
+    }
+    this.order = idx;
     Array.prototype.forEach.call(this.table.tHead.rows[0].cells, function (th, j) {
       if (j === col) th.setAttribute("aria-sort", asc ? "ascending" : "descending");
       else th.removeAttribute("aria-sort");
