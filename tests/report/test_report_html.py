@@ -174,3 +174,26 @@ def test_nice_ticks(lo: float, hi: float, ticks: list[float]) -> None:
     got = nice_ticks(lo, hi)
     assert got[0] >= lo and got[-1] <= hi
     assert all(t in got for t in ticks)
+
+
+def test_a_registered_kind_supplies_its_own_lines(new_run: RunResult) -> None:
+    from pytest_llmeval.gates import DisplayRow, Gate, register_gate, registry
+
+    @register_gate
+    class WordsGate(Gate):
+        kind = "words_for_the_report_test"
+
+        @classmethod
+        def display_rows(cls, agg):  # type: ignore[no-untyped-def]
+            return [DisplayRow("share over 100 words", agg.details["long"], style="percent"),
+                    DisplayRow("longest", agg.value, threshold="<= 120", verdict="pass")]
+
+    try:
+        new_run.suites[0].aggregates.append(AggregateResult(
+            name="max_words", kind="words_for_the_report_test", value=97.0, n=40, threshold=120, op="max",
+            passed=True, details={"long": 0.125, "ignored_number": 3}))
+        page = render_html(new_run)
+        assert "share over 100 words" in page and "12%" in page and "longest" in page
+        assert "ignored number" not in page  # the kind's own lines replace the generic ones
+    finally:
+        registry._KINDS.pop("<words_for_the_report_test>", None)
