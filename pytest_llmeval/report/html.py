@@ -360,7 +360,7 @@ def _interval_chart(suite: SuiteResult, agg: AggregateResult,
                          "lo": x(ci[0]) if ci else None, "hi": x(ci[1]) if ci else None})
     plot_bottom = top + ROW_H * len(rows) + 4
     threshold = None
-    if _finite(agg.threshold):
+    if agg.threshold is not None and _finite(agg.threshold):
         threshold = {"x": x(agg.threshold), "label": f"threshold {numbers.threshold(agg.threshold)}"}
     unit = unit_of(agg)
     return {"type": "intervals", "title": agg.name, "rows": out_rows, "x0": x0, "x1": x0 + PLOT_W,
@@ -375,10 +375,11 @@ def _colour(verdict: str) -> str:
 
 def _wtl_chart(agg: AggregateResult) -> dict[str, Any] | None:
     d = agg.details
-    counts = [("wins", d.get("wins")), ("ties", d.get("ties")), ("losses", d.get("losses"))]
-    if not all(isinstance(c, int) for _, c in counts):
+    raw = [("wins", d.get("wins")), ("ties", d.get("ties")), ("losses", d.get("losses"))]
+    counts = [(label, c) for label, c in raw if isinstance(c, int)]
+    if len(counts) != len(raw):
         return None
-    total = sum(c for _, c in counts)  # type: ignore[misc]
+    total = sum(c for _, c in counts)
     if total == 0:
         return None
     x0, width = 20, PLOT_W
@@ -386,7 +387,7 @@ def _wtl_chart(agg: AggregateResult) -> dict[str, Any] | None:
     for label, c in counts:
         segs.append({"cls": label, "x": x0 + at / total * width, "w": c / total * width,
                      "label": f"{label} {c}", "count": c})
-        at += c  # type: ignore[operator]
+        at += c
     return {"type": "wtl", "title": f"{agg.name}: wins, ties, losses", "segs": segs, "x0": x0,
             "x1": x0 + width, "ticks": _axis(0, total, x0, width), "width": x0 + width + 30, "height": 92,
             "axis_label": f"cases judged (n={total})"}
@@ -428,7 +429,8 @@ def _histograms(suite: SuiteResult, previous: SuiteResult | None) -> list[dict[s
     for key in keys:
         new = [c.scores.get(key) for c in suite.cases]
         old = [c.scores.get(key) for c in previous.cases] if previous else []
-        chart = _histogram(key, [v for v in new if _finite(v)], [v for v in old if _finite(v)], "score")
+        chart = _histogram(key, [float(v) for v in new if v is not None and _finite(v)],
+                           [float(v) for v in old if v is not None and _finite(v)], "score")
         if chart:
             out.append(chart)
     judge_new = [s for s in (_judge_score(c.judge) for c in suite.cases) if s is not None]
@@ -552,12 +554,12 @@ def _judge_score(judge: dict[str, Any] | None) -> float | None:
     score = (judge or {}).get("score")
     if isinstance(score, dict):
         score = score.get("score")
-    return float(score) if _finite(score) else None
+    return float(score) if score is not None and _finite(score) else None
 
 
 def _judge_view(judge: dict[str, Any]) -> list[dict[str, Any]]:
     """Each judge verdict as a headline, its explanation and a few facts (never raw JSON)."""
-    out = []
+    out: list[dict[str, Any]] = []
     for name, v in judge.items():
         if not isinstance(v, dict):
             out.append({"name": str(name), "head": str(v), "text": None, "facts": []})
