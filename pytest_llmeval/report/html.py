@@ -649,12 +649,17 @@ def _case_data(index: int, suite: SuiteResult,
     has_lat = any(u.get("latency_ms") is not None for u in usage)
     has_tok = any(u.get("tokens_in") is not None or u.get("tokens_out") is not None for u in usage)
     has_cost = any(u.get("cost_usd") is not None for u in usage)
+    failing_checks = [[ch for ch in c.checks if isinstance(ch, dict) and not ch.get("passed", True)]
+                      for c in suite.cases]
+    has_checks = any(failing_checks)
 
     columns = [{"label": "id", "num": False, "wide": False},
                {"label": "status", "num": False, "wide": False}]
     if has_cat:
         columns.append({"label": "category", "num": False, "wide": False})
     columns.append({"label": "output", "num": False, "wide": True})
+    if has_checks:
+        columns.append({"label": "failing checks", "num": False, "wide": True})
     for k in score_keys:
         columns.append({"label": k, "num": True, "wide": False})
         if previous is not None:
@@ -669,7 +674,7 @@ def _case_data(index: int, suite: SuiteResult,
         columns.append({"label": "cost (USD)", "num": True, "wide": False})
 
     rows = []
-    for c, u in zip(suite.cases, usage, strict=True):
+    for c, u, failing in zip(suite.cases, usage, failing_checks, strict=True):
         old = prev_cases.get(c.id) if previous is not None else None
         cells: list[str] = [escape(c.id, multiline=False), c.status]
         keys: list[Any] = [c.id, c.status]
@@ -678,6 +683,11 @@ def _case_data(index: int, suite: SuiteResult,
             keys.append(c.category or "")
         cells.append(_one_line(c.output) if c.output is not None else "(no output)")
         keys.append((c.output or "")[:CELL_CHARS])
+        if has_checks:
+            messages = _one_line("; ".join(str(ch.get("message") or ch.get("check") or "failed")
+                                           for ch in failing))
+            cells.append(messages)
+            keys.append(messages)
         deltas = {}
         for k in score_keys:
             v = c.scores.get(k)
@@ -703,7 +713,6 @@ def _case_data(index: int, suite: SuiteResult,
         if has_cost:
             cells.append(numbers.number(u.get("cost_usd")))
             keys.append(u.get("cost_usd"))
-        failing = [ch for ch in c.checks if isinstance(ch, dict) and not ch.get("passed", True)]
         detail: dict[str, Any] = {
             "prompt": _prompt(c.prompt), "output": _text(c.output), "reference": _reference(c.reference),
             "error": _text(c.error), "samples": len(c.samples),

@@ -99,6 +99,7 @@ def test_report_in_headless_chromium(browser, tmp_path: Path, artifacts: Path,  
     assert count.inner_text() == "40 of 40 cases shown"
     page.select_option("select.f-status", "failed")
     assert count.inner_text() == "1 of 40 cases shown"
+    assert "output does not contain 'Paris'" in page.locator("table.cases tbody tr.case").first.inner_text()
     page.locator("table.cases tbody tr.case").first.click()
     detail = page.locator(".detail")
     assert "output does not contain 'Paris'" in detail.locator(".check-message").inner_text()
