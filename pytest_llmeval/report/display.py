@@ -108,7 +108,7 @@ def gate_row(suite: SuiteResult, agg: AggregateResult) -> GateRow:
     """``agg`` of ``suite`` as text: the overview's row, with its kind's lines under it."""
     base_name, base_value, difference = base_model_texts(agg)
     extra = [ExtraRow(r.label, value_text(r.value, r.style),
-                      numbers.interval(*r.ci) if r.ci else numbers.MISSING,
+                      numbers.interval(*r.ci) if r.ci else "",
                       r.threshold or "", r.verdict or "none",
                       verdict_text(r.verdict) if r.verdict else "")
              for r in kind_rows(agg) if r.value is not None or r.threshold]

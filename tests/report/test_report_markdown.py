@@ -20,7 +20,7 @@ def test_summary_lists_gates_with_values_intervals_base_model_and_verdicts(new_r
     assert f"| {em.value - 0.55:+.3f} [{em.value - 0.7:+.3f}, {em.value - 0.4:+.3f}] |" in row
     assert ":x: **FAIL**" in row and "&gt;= 0.6" in row
     assert "difference to the base model" in md
-    assert "length-controlled win rate | | 0.410 |" in md  # the win-rate kind's own line
+    assert "length-controlled win rate | | 0.410 |  |" in md  # the win-rate kind's own line
 
 
 def test_summary_with_comparison_names_regressions_and_worse_cases(
