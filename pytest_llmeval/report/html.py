@@ -96,10 +96,7 @@ def _environment() -> Any:
         loader=jinja2.PackageLoader("pytest_llmeval.report", "templates"),
         autoescape=True, finalize=_finalize, trim_blocks=True, lstrip_blocks=True,
         undefined=jinja2.StrictUndefined)
-    env.filters["n"] = numbers.number
-    env.filters["signed"] = numbers.signed
-    env.filters["p"] = numbers.p_value
-    env.filters["f1"] = lambda v: f"{v:.1f}"
+    env.filters["f1"] = lambda v: f"{v:.1f}"  # SVG coordinates
     return env
 
 
