@@ -174,8 +174,10 @@ def generic_display_rows(agg: AggregateResult) -> list[DisplayRow]:
     for key, value in agg.details.items():
         if key in _INTERNAL_DETAILS or isinstance(value, bool):
             continue
-        if isinstance(value, (int, float)) and math.isfinite(value):
-            rows.append(DisplayRow(key.replace("_", " "), float(value)))
+        if isinstance(value, int):
+            rows.append(DisplayRow(key.replace("_", " "), str(value), style="text"))  # a count
+        elif isinstance(value, float) and math.isfinite(value):
+            rows.append(DisplayRow(key.replace("_", " "), value))
     return rows
 
 

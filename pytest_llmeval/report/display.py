@@ -52,6 +52,8 @@ class ExtraRow:
     threshold: str
     verdict: str
     verdict_text: str
+    text: bool = False
+    """The value is a text (a sandbox's layers, W/L/T), not a number: shown left-aligned, wrapped."""
 
 
 def threshold_text(agg: AggregateResult) -> str:
@@ -110,7 +112,7 @@ def gate_row(suite: SuiteResult, agg: AggregateResult) -> GateRow:
     extra = [ExtraRow(r.label, value_text(r.value, r.style),
                       numbers.interval(*r.ci) if r.ci else "",
                       r.threshold or "", r.verdict or "none",
-                      verdict_text(r.verdict) if r.verdict else "")
+                      verdict_text(r.verdict) if r.verdict else "", text=r.style == "text")
              for r in kind_rows(agg) if r.value is not None or r.threshold]
     model = "" if agg.kind == "contamination" else (agg.model or suite.model or "")
     return GateRow(

@@ -405,7 +405,8 @@ def _confusion_chart(suite: SuiteResult, agg: AggregateResult) -> dict[str, Any]
     cols = labels + ([other] if any(p not in labels for _, p in pairs) else [])
     counts = Counter((r, p if p in labels else other) for r, p in pairs)
     top = max(counts.values())
-    cell, left, head = 34, 110, 30
+    longest = max(len(c) for c in cols)
+    cell, left, head = max(34, min(96, 7 * longest + 10)), 14 + 7 * max(len(r) for r in labels), 30
     cells = [{"x": left + j * cell, "y": head + i * cell, "count": counts.get((r, p), 0),
               "shade": min(4, math.ceil(4 * counts.get((r, p), 0) / top)),
               "diag": r == p} for i, r in enumerate(labels) for j, p in enumerate(cols)]
@@ -444,8 +445,11 @@ def _histogram(name: str, values: Sequence[float], old: Sequence[float], unit: s
         return None
     both = list(values) + list(old)
     if all(float(v).is_integer() for v in both) and max(both) - min(both) <= 20:
-        # whole numbers (0/1 matches, judge scores): one bin per value, centred on it
-        lo, hi = min(both) - 0.5, max(both) + 0.5
+        # whole numbers (0/1 matches, judge scores): one bin per value, centred on it; 0/1 both shown
+        lo_v, hi_v = min(both), max(both)
+        if 0 <= lo_v and hi_v <= 1:
+            lo_v, hi_v = 0, 1
+        lo, hi = lo_v - 0.5, hi_v + 0.5
         bins = int(hi - lo)
     else:
         lo, hi = _scale(both)
@@ -569,7 +573,7 @@ def _judge_view(judge: dict[str, Any]) -> list[dict[str, Any]]:
             scale = v.get("scale")
             of = (f" on a {scale[0]:g}-{scale[1]:g} scale" if isinstance(scale, list) and len(scale) == 2
                   else "")
-            head = f"score {numbers.number(v['score']) if _finite(v['score']) else v['score']}{of}"
+            head = f"{numbers.number(v['score']) if _finite(v['score']) else v['score']}{of}"
             for crit, s in (v.get("rubric") or {}).items():
                 facts.append(f"{crit}: {numbers.number(s)}")
         elif "verdict" in v:

@@ -127,7 +127,7 @@ def test_cases_carry_checks_judge_usage_and_chat_prompts(new_run: RunResult) -> 
     assert failing["d"]["checks"][0]["message"].startswith("output does not contain 'Paris'")
     assert failing["d"]["prompt"][0] == {"role": "system", "content": "Answer briefly."}
     judge = {j["name"]: j for j in failing["d"]["judge"]}
-    assert judge["score"]["head"] == "score 3.000" and judge["score"]["text"].startswith("reason 7")
+    assert judge["score"]["head"] == "3.000" and judge["score"]["text"].startswith("reason 7")
     assert judge["pairwise"]["head"].startswith("loss")
     assert failing["d"]["usage"]["latency_ms"] == "207.0"  # shared format: one decimal from 100
 
