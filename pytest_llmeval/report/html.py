@@ -738,12 +738,25 @@ def _case_data(index: int, suite: SuiteResult,
                 detail["diff_previous"] = word_diff(escape(old.output), escape(c.output))
         change = _case_change(c, old, lower_better) if previous is not None else ""
         rows.append({"c": cells, "k": keys, "s": c.status, "g": c.category or "", "h": change, "d": detail})
-    data = {"suite": index, "columns": columns, "rows": rows,
+    # each column's ascending order (missing keys last, ties in case order), so the page sorts
+    # by looking it up instead of running a comparator over every case
+    orders = []
+    for j in range(len(columns)):
+        orders.append(sorted(range(len(rows)), key=lambda i, j=j: _sort_key(rows[i]["k"][j])))
+    data = {"suite": index, "columns": columns, "rows": rows, "orders": orders,
             "labels": {"base": f"{numbers.BASE_MODEL} ({suite.baseline})" if suite.baseline
                        else numbers.BASE_MODEL,
                        "model": f"this run ({suite.model})" if suite.model else "this run",
                        "previous": numbers.PREVIOUS_RUN}}
     return data, columns
+
+
+def _sort_key(v: Any) -> tuple[int, float, str]:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return (1, 0.0, "")
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return (0, float(v), "")
+    return (0, 0.0, str(v))
 
 
 def _int(v: Any) -> str:

@@ -20,10 +20,12 @@
     var self = this;
     this.section = section;
     this.rows = suite.rows;
+    this.orders = suite.orders;
     this.labels = suite.labels;
     this.order = this.rows.map(function (_, i) { return i; });
     this.view = this.order.slice();
     this.keyCache = null;
+    this.orderCache = null;
     this.hay = null;
     this.sortCol = -1;
     this.sortAsc = true;
@@ -113,25 +115,34 @@
     return keys;
   };
 
+  Table.prototype.ascending = function (col) {
+    // the column's ascending order (missing keys last, ties in case order), computed by the
+    // report's writer, so a sort is a lookup rather than a comparator run over every case
+    if (!this.orderCache) this.orderCache = {};
+    var cached = this.orderCache[col];
+    if (!cached) cached = this.orderCache[col] = Int32Array.from(this.orders[col]);
+    return cached;
+  };
+
   Table.prototype.sort = function (col) {
     var asc = this.sortCol === col ? !this.sortAsc : true;
     this.sortCol = col;
     this.sortAsc = asc;
-    var keys = this.columnKeys(col), dir = asc ? 1 : -1, n = this.rows.length;
-    var idx = new Int32Array(n);
-    for (var i = 0; i < n; i++) idx[i] = i;
-    if (keys instanceof Float64Array) {
-      idx.sort(function (a, b) {
-        var x = keys[a], y = keys[b], xm = x !== x, ym = y !== y;  // NaN: missing, always last
-        if (xm || ym) return xm === ym ? a - b : xm ? 1 : -1;
-        return (x - y) * dir || a - b;
-      });
-    } else {
-      idx.sort(function (a, b) {
-        var x = keys[a], y = keys[b];
-        if (x === null || y === null) return x === y ? a - b : x === null ? 1 : -1;
-        return (x < y ? -1 : x > y ? 1 : 0) * dir || a - b;
-      });
+    var up = this.ascending(col), keys = this.columnKeys(col), n = up.length, idx = up;
+    if (!asc) {
+      // descending: groups of equal keys in reverse, each group still in case order; missing last
+      var missing = function (k) { return k === null || k !== k; };
+      var end = n;
+      while (end > 0 && missing(keys[up[end - 1]])) end--;
+      idx = new Int32Array(n);
+      var at = 0, hi = end;
+      while (hi > 0) {
+        var lo = hi - 1;
+        while (lo > 0 && keys[up[lo - 1]] === keys[up[hi - 1]]) lo--;
+        for (var j = lo; j < hi; j++) idx[at++] = up[j];
+        hi = lo;
+      }
+      for (var m = end; m < n; m++) idx[at++] = up[m];
     }
     this.order = idx;
     Array.prototype.forEach.call(this.table.tHead.rows[0].cells, function (th, j) {

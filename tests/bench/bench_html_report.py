@@ -5,7 +5,9 @@
 - load: ``page.goto`` until the load event (JSON parse of the blob, first rows drawn);
 - filter / sort: the table's own ``filter()`` / ``sort()`` called in the page and timed with
   ``performance.now()`` (the array work and the redraw of the rows on screen), then the same
-  until the next animation frame (what a person waits for before the screen changes).
+  until the next animation frame (what a person waits for before the screen changes). The
+  first sort of a column computes its order; the later ones (the other direction) reuse it,
+  so they are reported apart. Every sort re-applies the active text filter.
 
     python tests/bench/bench_html_report.py [--cases 20000] [--reps 5]
 
@@ -91,9 +93,13 @@ def main() -> None:
             print(f"load: {time.perf_counter() - t0:.2f} s")
             res = page.evaluate(MEASURE, ["answer 42 ", args.reps])
             browser.close()
+    # the first sort of a column computes its order (the comparator sort); later ones reuse it
+    for key in ("sort", "sort_frame"):
+        print(f"{key + ' first':>17}: {res[key][0]:7.1f} ms")
+        res[key] = res[key][1:]
     for key in ("filter", "filter_frame", "sort", "sort_frame", "clear"):
         vals = res[key]
-        print(f"{key:>13}: median {statistics.median(vals):7.1f} ms  (min {min(vals):.1f}, max {max(vals):.1f})")
+        print(f"{key:>17}: median {statistics.median(vals):7.1f} ms  (min {min(vals):.1f}, max {max(vals):.1f})")
     print(f"rows shown after the filter: {res['shown']}")
 
 

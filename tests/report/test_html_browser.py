@@ -163,10 +163,13 @@ def test_twenty_thousand_cases_filter_and_sort(browser, tmp_path: Path) -> None:
       t.text.value = "answer 42 "; t.filter(); out.filter = performance.now() - s; out.n = t.view.length;
       s = performance.now(); t.sort(4); t.sort(4); out.sort = (performance.now() - s) / 2;
       out.first = t.rows[t.view[0]].k[4];
+      const v = t.view, k = t.columnKeys(4);
+      out.ordered = v.every((c, i) => i === 0 || k[v[i - 1]] > k[c] || (k[v[i - 1]] === k[c] && v[i - 1] < c));
       return out;
     }""")
     assert timings["n"] == sum(1 for i in range(20_000) if i % 97 == 42)  # "answer 42 " only
     assert timings["first"] >= 0.9
+    assert timings["ordered"]  # descending, ties in case order
     assert timings["filter"] < 1000 and timings["sort"] < 1000, timings
     start = time.perf_counter()
     page.fill("input.f-text", "")

@@ -197,3 +197,14 @@ def test_a_registered_kind_supplies_its_own_lines(new_run: RunResult) -> None:
         assert "ignored number" not in page  # the kind's own lines replace the generic ones
     finally:
         registry._KINDS.pop("<words_for_the_report_test>", None)
+
+
+def test_each_column_ships_its_ascending_order(new_run: RunResult) -> None:
+    new_run.suites[0].cases[4].scores["rougeL"] = None  # type: ignore[assignment]
+    data = _cases_blob(render_html(new_run))["suites"][0]
+    col = [c["label"] for c in data["columns"]].index("rougeL")
+    order = data["orders"][col]
+    keys = [data["rows"][i]["k"][col] for i in order]
+    assert sorted(order) == list(range(40))
+    assert keys[-1] is None and order[-1] == 4  # missing last
+    assert keys[:-1] == sorted(keys[:-1])
