@@ -674,7 +674,8 @@ def _case_data(index: int, suite: SuiteResult,
     if has_cost:
         columns.append({"label": "cost (USD)", "num": True, "wide": False})
 
-    rows = []
+    rows: list[dict[str, Any]] = []
+    all_keys: list[list[Any]] = []
     for c, u, failing in zip(suite.cases, usage, failing_checks, strict=True):
         old = prev_cases.get(c.id) if previous is not None else None
         cells: list[str] = [escape(c.id, multiline=False), c.status]
@@ -738,11 +739,13 @@ def _case_data(index: int, suite: SuiteResult,
                 detail["diff_previous"] = word_diff(escape(old.output), escape(c.output))
         change = _case_change(c, old, lower_better) if previous is not None else ""
         rows.append({"c": cells, "k": keys, "s": c.status, "g": c.category or "", "h": change, "d": detail})
+        all_keys.append(keys)
     # each column's ascending order (missing keys last, ties in case order), so the page sorts
     # by looking it up instead of running a comparator over every case
     orders = []
     for j in range(len(columns)):
-        orders.append(sorted(range(len(rows)), key=lambda i, j=j: _sort_key(rows[i]["k"][j])))
+        column = [_sort_key(k[j]) for k in all_keys]
+        orders.append(sorted(range(len(column)), key=column.__getitem__))
     data = {"suite": index, "columns": columns, "rows": rows, "orders": orders,
             "labels": {"base": f"{numbers.BASE_MODEL} ({suite.baseline})" if suite.baseline
                        else numbers.BASE_MODEL,
