@@ -38,6 +38,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from pytest_llmeval import numbers
 from pytest_llmeval.errors import ConfigError
 from pytest_llmeval.results import AggregateResult, CaseResult, RunResult, SuiteResult
 from pytest_llmeval.sanitize import display
@@ -236,12 +237,13 @@ def format_regression(result: RegressionResult, max_cases: int = MAX_CASES_SHOWN
     lines = [f"{display(result.label, 300, multiline=False)} {head[result.status]}: "
              f"{display(result.message, 2000)}"]
     if result.status != "error" or result.old_value is not None or result.new_value is not None:
-        ci = (f" [{_signed(result.delta_ci[0])}, {_signed(result.delta_ci[1])}] at "
+        ci = (f" {numbers.interval(*result.delta_ci, sign=True)} at "
               f"{result.confidence:.0%}" if result.delta_ci else "")
         p = (f", p{_p(result.p_value)} (Holm p{_p(result.p_adjusted)})"
              if result.p_value is not None else "")
-        lines.append(f"  old {_num(result.old_value)} -> new {_num(result.new_value)} "
-                     f"(delta {_signed(result.delta)}{ci}), {result.test}{p}, "
+        lines.append(f"  {numbers.PREVIOUS_RUN} {_num(result.old_value)} -> this run "
+                     f"{_num(result.new_value)} "
+                     f"(difference {_signed(result.delta)}{ci}), {result.test}{p}, "
                      f"n={result.n_paired} paired cases, {len(result.worse_cases)} worse / "
                      f"{result.n_better} better")
     if result.worse_cases and max_cases > 0:
@@ -680,7 +682,7 @@ def _decide(gates: list[GateComparison], alpha: float) -> None:
     for g in gates:
         drop = _drop(g)
         if g.tolerance is not None and drop is not None and drop > g.tolerance + _EPS:
-            over = f"worse by {drop:.4g}, more than max_regression {g.tolerance:g}"
+            over = f"worse by {_num(drop)}, more than max_regression {numbers.threshold(g.tolerance)}"
             g.reason = f"{g.reason}; {over}" if g.regressed else over
             g.regressed = True
             g.improved = False
@@ -819,18 +821,17 @@ def _finite(obj: Any) -> Any:
 
 
 def _num(v: float | None) -> str:
-    return "-" if v is None else f"{v:.4g}"
+    return numbers.number(v)
 
 
 def _signed(v: float | None) -> str:
-    return "-" if v is None else f"{v:+.4g}"
+    return numbers.signed(v)
 
 
 def _p(v: float | None) -> str:
-    """``=0.031`` or ``<0.001``, to follow ``p``."""
-    if v is None:
-        return "=-"
-    return f"={v:.2g}" if v >= 0.001 else "<0.001"
+    """``=0.031`` or ``<0.001``, to follow ``p`` (the shared format's p value)."""
+    text = numbers.p_value(v)
+    return "=-" if text == numbers.MISSING else text.removeprefix("p")
 
 
 def _ids(ids: list[str], limit: int = 10) -> str:
@@ -842,7 +843,7 @@ def _format_changes(changes: list[CaseChange], metric: str, width: int = 100) ->
     lines: list[str] = []
     for c in changes:
         case_id, name = display(c.id, 100, multiline=False), display(metric, 100, multiline=False)
-        lines.append(f"    case {case_id}: {name} {c.old_score:.4g} -> {c.new_score:.4g}")
+        lines.append(f"    case {case_id}: {name} {_num(c.old_score)} -> {_num(c.new_score)}")
         lines.extend("      " + row for row in _side_by_side(
             c.old_output, c.new_output, width=width - 6))
     return lines
@@ -863,7 +864,7 @@ def _side_by_side(left: str | None, right: str | None, width: int = 94,
         return rows
 
     lo, ro = wrap(left), wrap(right)
-    rows = [f"{'old':<{col}} | new"]
+    rows = [f"{numbers.PREVIOUS_RUN:<{col}} | this run"]
     for i in range(max(len(lo), len(ro))):
         a = lo[i] if i < len(lo) else ""
         b = ro[i] if i < len(ro) else ""

@@ -400,16 +400,39 @@ class RegressionItem(LLMEvalItem):
 
 
 def junit_properties(name: str, agg: Any) -> list[tuple[str, Any]]:
-    """The JUnit ``<property>`` entries of a gate: value, interval, n, threshold and verdict."""
+    """The JUnit ``<property>`` entries of a gate, in the shared format of :mod:`pytest_llmeval.numbers`.
+
+    ``llmeval.<gate>`` keeps the raw value for tools that parse numbers; the others are the texts
+    the summary, the HTML and the Markdown reports show: ``.ci`` (``[0.598, 0.688]``),
+    ``.estimate`` (value with interval), ``.n``, ``.threshold`` (``>= 0.5``), ``.verdict``, and
+    with a base model ``.base_model`` (its name), ``.base_model.value``, ``.base_model.ci``,
+    ``.difference`` and ``.difference.ci`` (signed).
+    """
+    from pytest_llmeval import numbers
+
     props: list[tuple[str, Any]] = []
     if agg.value is not None:
         props.append((f"llmeval.{name}", agg.value))
         if agg.ci:
-            props.append((f"llmeval.{name}.ci", f"{agg.ci[0]:.4f},{agg.ci[1]:.4f}"))
+            props.append((f"llmeval.{name}.ci", numbers.interval(*agg.ci)))
+        props.append((f"llmeval.{name}.estimate",
+                      numbers.estimate(agg.value, *(agg.ci or (None, None)))))
         props.append((f"llmeval.{name}.n", agg.n))
     if agg.threshold is not None:
-        props.append((f"llmeval.{name}.threshold", f"{'>=' if agg.op == 'min' else '<='} {agg.threshold:g}"))
+        props.append((f"llmeval.{name}.threshold",
+                      f"{'>=' if agg.op == 'min' else '<='} {numbers.threshold(agg.threshold)}"))
     props.append((f"llmeval.{name}.verdict", agg.verdict))
+    vs = agg.details.get("vs_baseline") if isinstance(agg.details, dict) else None
+    if isinstance(vs, dict) and "value" in vs:
+        base = f"llmeval.{name}.base_model"
+        props.append((base, str(vs.get("model") or "")))
+        props.append((f"{base}.value", numbers.number(vs.get("value"))))
+        props.append((f"{base}.ci", numbers.interval(*(vs.get("ci") or (None, None)))))
+        props.append((f"llmeval.{name}.difference", numbers.signed(vs.get("delta"))))
+        props.append((f"llmeval.{name}.difference.ci",
+                      numbers.interval(*(vs.get("delta_ci") or (None, None)), sign=True)))
+    elif isinstance(vs, dict) and vs.get("error"):
+        props.append((f"llmeval.{name}.base_model.error", str(vs["error"])))
     return props
 
 

@@ -39,7 +39,7 @@ def test_report_renders_markdown(tmp_path: Path, capsys) -> None:
     path = tmp_path / "run.json"
     _run(190).save(path)
     assert main(["report", str(path)]) == 0
-    assert "exact\\_match | 0.95" in capsys.readouterr().out
+    assert "exact\\_match | m | 0.950 |" in capsys.readouterr().out
 
 
 def test_bad_results_file_is_exit_2_with_the_path(tmp_path: Path, capsys) -> None:

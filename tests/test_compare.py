@@ -71,7 +71,7 @@ def test_planted_regression_of_15_percent_is_caught_and_named() -> None:
     assert f"case {first.id}" in text and f"wrong {first.id}" in text
     msg = cmp.failure_message(gate)
     assert "evals/qa.eval.yaml::exact_match regressed" in msg and "McNemar" in msg and "30 worse" in msg
-    assert "| new" in msg  # outputs side by side
+    assert "| this run" in msg  # outputs side by side
 
 
 def test_better_cases_are_reported_and_improvement_detected() -> None:

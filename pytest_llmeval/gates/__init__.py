@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pytest_llmeval.gates.base import (
     BaselineRun,
+    DisplayRow,
     Gate,
     GateContext,
     GateOutcome,
@@ -23,6 +24,7 @@ from pytest_llmeval.gates.registry import gate_kind, gate_kinds, register_gate
 
 __all__ = [
     "BaselineRun",
+    "DisplayRow",
     "Gate",
     "GateContext",
     "GateOutcome",

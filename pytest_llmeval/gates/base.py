@@ -148,6 +148,39 @@ class GateContext:
         return [r.id for r in self.results if r.generation_error]
 
 
+@dataclass(frozen=True)
+class DisplayRow:
+    """One line the reports show under a gate's row: the length-controlled win rate, W/L/T...
+
+    ``value`` is a number (shown in the shared format, or as a share with ``style="percent"``,
+    a p value with ``style="p_value"``) or a text (``style="text"``: ``"12 / 3 / 5"``).
+    """
+
+    label: str
+    value: float | str | None
+    ci: tuple[float, float] | None = None
+    threshold: str | None = None
+    verdict: str | None = None
+    style: str = "number"
+
+
+_INTERNAL_DETAILS = frozenset({"interval_confidence", "metric_kind", "n_predictions", "max_regression",
+                               "min_lc_win_rate", "lc_passed", "case_min"})
+
+
+def generic_display_rows(agg: AggregateResult) -> list[DisplayRow]:
+    """The fallback display of a kind that defines none: each number among its details, one row each."""
+    rows = []
+    for key, value in agg.details.items():
+        if key in _INTERNAL_DETAILS or isinstance(value, bool):
+            continue
+        if isinstance(value, int):
+            rows.append(DisplayRow(key.replace("_", " "), str(value), style="text"))  # a count
+        elif isinstance(value, float) and math.isfinite(value):
+            rows.append(DisplayRow(key.replace("_", " "), value))
+    return rows
+
+
 class Gate:
     """Base class of a gate kind. Subclasses set ``kind``, ``Spec`` and usually ``section``."""
 
@@ -175,6 +208,16 @@ class Gate:
 
     def prepare_cases(self, ctx: GateContext) -> None:
         """Optional per-case work before any gate is evaluated (annotate ``ctx.results``)."""
+
+    @classmethod
+    def display_rows(cls, agg: AggregateResult) -> list[DisplayRow]:
+        """Lines the reports show under this kind's row, from its saved aggregate (results files too).
+
+        The row itself (value, interval, base model, difference, threshold, verdict) is the same for
+        every kind; override this to add what only this kind knows. The default shows every number
+        among ``agg.details``, so a new kind is readable without one.
+        """
+        return generic_display_rows(agg)
 
     def evaluate(self, ctx: GateContext) -> GateOutcome:
         raise NotImplementedError

@@ -7,8 +7,9 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from pytest_llmeval.errors import LLMEvalError
-from pytest_llmeval.gates.base import Gate, GateContext, GateOutcome, GateSpec
+from pytest_llmeval.gates.base import DisplayRow, Gate, GateContext, GateOutcome, GateSpec
 from pytest_llmeval.gates.registry import register_gate
+from pytest_llmeval.results import AggregateResult
 
 
 class ContaminationSpec(GateSpec):
@@ -57,6 +58,20 @@ class ContaminationGate(Gate):
     section = "contamination"
     Spec = ContaminationSpec
     description = "n-gram overlap of the suite's cases with training files, against a maximum"
+
+    @classmethod
+    def display_rows(cls, agg: AggregateResult) -> list[DisplayRow]:
+        """Contaminated cases of all, their share, and how much training data was scanned."""
+        d = agg.details
+        rows = []
+        if isinstance(d.get("n_contaminated"), int) and isinstance(d.get("n_cases"), int):
+            rows.append(DisplayRow("contaminated cases", f"{d['n_contaminated']} of {d['n_cases']}",
+                                   style="text"))
+        if d.get("fraction") is not None:
+            rows.append(DisplayRow("share contaminated", d["fraction"], style="percent"))
+        if isinstance(d.get("records_scanned"), int):
+            rows.append(DisplayRow("training records scanned", str(d["records_scanned"]), style="text"))
+        return rows
 
     def evaluate(self, ctx: GateContext) -> GateOutcome:
         from pytest_llmeval.contamination.gate import run_gate

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from pytest_llmeval.gates.base import Gate, GateContext, GateOutcome, GateSpec
+from pytest_llmeval import numbers
+from pytest_llmeval.gates.base import DisplayRow, Gate, GateContext, GateOutcome, GateSpec
 from pytest_llmeval.gates.registry import register_gate
+from pytest_llmeval.results import AggregateResult
 
 
 class CostSpec(GateSpec):
@@ -33,6 +35,14 @@ class CostGate(Gate):
     section = "cost"
     Spec = CostSpec
     description = "the suite's generation cost in USD (fresh + cached) against a budget"
+
+    @classmethod
+    def display_rows(cls, agg: AggregateResult) -> list[DisplayRow]:
+        """USD spent in this run, replayed from the cache, and the most expensive case."""
+        d = agg.details
+        labels = (("spent_usd", "spent in this run (USD)"), ("cached_usd", "from the cache (USD)"),
+                  ("total_usd", "total (USD)"), ("max_case_usd", "most expensive case (USD)"))
+        return [DisplayRow(label, d[key]) for key, label in labels if key in d]
 
     def evaluate(self, ctx: GateContext) -> GateOutcome:
         spec: CostSpec = self.spec
@@ -65,11 +75,11 @@ class CostGate(Gate):
                             "max_case_usd": max(per_case, default=0.0)})
         problems = []
         if spec.max_usd is not None and total > spec.max_usd:
-            problems.append(f"total ${total:.4f} > ${spec.max_usd:g} (this run ${spent:.4f}, "
-                            f"from the cache ${cached:.4f})")
+            problems.append(f"total ${numbers.number(total)} > ${numbers.threshold(spec.max_usd)} "
+                            f"(this run ${numbers.number(spent)}, from the cache ${numbers.number(cached)})")
         if spec.max_usd_per_case is not None and per_case and max(per_case) > spec.max_usd_per_case:
             worst = max(range(len(per_case)), key=per_case.__getitem__)
-            problems.append(f"case[{ctx.results[worst].id}] cost ${per_case[worst]:.4f} > "
-                            f"${spec.max_usd_per_case:g}")
+            problems.append(f"case[{ctx.results[worst].id}] cost ${numbers.number(per_case[worst])} > "
+                            f"${numbers.threshold(spec.max_usd_per_case)}")
         agg.passed = not problems
         return GateOutcome(agg, message="cost over budget: " + "; ".join(problems) if problems else "")

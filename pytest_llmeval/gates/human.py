@@ -31,8 +31,10 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
+from pytest_llmeval import numbers
 from pytest_llmeval.errors import ConfigError, LLMEvalError, LLMEvalWarning
 from pytest_llmeval.gates.base import (
+    DisplayRow,
     Gate,
     GateContext,
     GateOutcome,
@@ -41,6 +43,7 @@ from pytest_llmeval.gates.base import (
     error_outcome,
 )
 from pytest_llmeval.gates.registry import register_gate
+from pytest_llmeval.results import AggregateResult
 from pytest_llmeval.stats import Estimate, clears
 
 SHOW_STALE = 5
@@ -201,6 +204,18 @@ class HumanWinRateGate(_HumanGate):
             gates.append(HumanAgreementGate(f"human_agreement[{spec.min_agreement.on}]", spec, line))
         return gates
 
+    @classmethod
+    def display_rows(cls, agg: AggregateResult) -> list[DisplayRow]:
+        """The human majority's W/L/T and the raters."""
+        d = agg.details
+        rows = []
+        if "wins" in d:
+            rows.append(DisplayRow("wins / losses / ties (human majority)",
+                                   f"{d['wins']} / {d.get('losses', 0)} / {d.get('ties', 0)}", style="text"))
+        if d.get("raters"):
+            rows.append(DisplayRow("raters", str(len(d["raters"])), style="text"))
+        return rows
+
     def evaluate(self, ctx: GateContext) -> GateOutcome:
         loaded = self._load(ctx)
         if isinstance(loaded, GateOutcome):
@@ -217,8 +232,8 @@ class HumanWinRateGate(_HumanGate):
                                                  f"{res.wins}/{res.losses}/{res.ties}"})
         if spec.min_win_rate is not None:
             agg.passed = clears(est, spec.min_win_rate, "min", spec.confidence)
-        head = (f"human_win_rate[{res.model}>{res.baseline}] = {est.value:.3f} ({est.confidence:.0%} CI "
-                f"[{est.low:.3f}, {est.high:.3f}], n={est.n} items)")
+        head = (f"human_win_rate[{res.model}>{res.baseline}] = {numbers.number(est.value)} "
+                f"({est.confidence:.0%} CI {numbers.interval(est.low, est.high)}, n={est.n} items)")
         if spec.min_win_rate is not None:
             rule = (f"lower bound of the {spec.confidence:.0%} interval must be >= {spec.min_win_rate:g}"
                     if spec.confidence is not None else f"must be >= {spec.min_win_rate:g}")
@@ -233,6 +248,18 @@ class HumanAgreementGate(_HumanGate):
 
     kind = "human_agreement"
     section = None
+
+    @classmethod
+    def display_rows(cls, agg: AggregateResult) -> list[DisplayRow]:
+        """Every agreement coefficient computed (Krippendorff's alpha, Cohen's and Fleiss' kappa)."""
+        ag = agg.details.get("agreement") or {}
+        labels = (("alpha", "Krippendorff's alpha"), ("mean_cohen_kappa", "Cohen's kappa (mean of pairs)"),
+                  ("fleiss_kappa", "Fleiss' kappa"), ("observed_agreement", "observed agreement"))
+        rows = [DisplayRow(label, ag[key]) for key, label in labels
+                if isinstance(ag.get(key), (int, float)) and not isinstance(ag.get(key), bool)]
+        if agg.details.get("raters"):
+            rows.append(DisplayRow("raters", str(len(agg.details["raters"])), style="text"))
+        return rows
 
     def evaluate(self, ctx: GateContext) -> GateOutcome:
         loaded = self._load(ctx)
@@ -265,7 +292,7 @@ class HumanAgreementGate(_HumanGate):
             return GateOutcome(agg, message=agg.error)
         failed = [(n, v, m) for n, v, m in checks if v < m]
         agg.passed = not failed
-        parts = [f"{n} = {v:.3f} (min {m:g})" for n, v, m in checks]
+        parts = [f"{n} = {numbers.number(v)} (min {numbers.threshold(m)})" for n, v, m in checks]
         msg = (f"human_agreement on {want.on} ({ag.level}, {ag.n_items} items, {len(res.raters)} raters): "
                + "; ".join(parts) + (" passed" if agg.passed else " FAILED"))
         if failed:

@@ -20,8 +20,18 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from pytest_llmeval.gates.base import Gate, GateContext, GateOutcome, GateSpec, check_in_range, error_outcome
+from pytest_llmeval import numbers
+from pytest_llmeval.gates.base import (
+    DisplayRow,
+    Gate,
+    GateContext,
+    GateOutcome,
+    GateSpec,
+    check_in_range,
+    error_outcome,
+)
 from pytest_llmeval.gates.registry import register_gate
+from pytest_llmeval.results import AggregateResult
 
 OUTCOMES = ("win", "loss", "tie")
 
@@ -68,6 +78,14 @@ class JudgeCalibrationGate(Gate):
     description = "agreement of the LLM judge's pairwise verdicts with the human majority"
     run_after = ("win_rate", "human_win_rate")
 
+    @classmethod
+    def display_rows(cls, agg: AggregateResult) -> list[DisplayRow]:
+        """Raw agreement, Cohen's kappa and the judge's position consistency."""
+        d = agg.details
+        return [DisplayRow("raw agreement with humans", d.get("raw_agreement"), style="percent"),
+                DisplayRow("Cohen's kappa", d.get("kappa")),
+                DisplayRow("judge position consistency", d.get("position_consistency"), style="percent")]
+
     def evaluate(self, ctx: GateContext) -> GateOutcome:
         from pytest_llmeval.human.agreement import cohen_kappa
 
@@ -105,7 +123,7 @@ class JudgeCalibrationGate(Gate):
         confusion = Counter(f"{h}/{j}" for h, j in zip(humans, judge, strict=True))
         spec: JudgeCalibrationSpec = self.spec
         summary = (f"judge vs humans on {n} items: agreement {raw:.0%}, Cohen's kappa "
-                   f"{'n/a' if math.isnan(kappa) else f'{kappa:.3f}'}, judge position consistency "
+                   f"{'n/a' if math.isnan(kappa) else numbers.number(kappa)}, judge position consistency "
                    f"{'n/a' if position is None else f'{position:.0%}'}")
         # The row's value is what its threshold is about: kappa, or raw agreement when only that is gated.
         by_kappa = spec.min_kappa is not None or spec.min_agreement is None
@@ -127,7 +145,7 @@ class JudgeCalibrationGate(Gate):
             return GateOutcome(agg, message=agg.error)
         fails: list[str] = []
         if spec.min_kappa is not None and kappa < spec.min_kappa:
-            fails.append(f"Cohen's kappa {kappa:.3f} < {spec.min_kappa:g}")
+            fails.append(f"Cohen's kappa {numbers.number(kappa)} < {numbers.threshold(spec.min_kappa)}")
         if spec.min_agreement is not None and raw < spec.min_agreement:
             fails.append(f"raw agreement {raw:.0%} < {spec.min_agreement:.0%}")
         if spec.min_kappa is not None or spec.min_agreement is not None:

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import AliasChoices, Field, model_validator
 
 from pytest_llmeval.gates.base import (
+    DisplayRow,
     Gate,
     GateContext,
     GateOutcome,
@@ -21,6 +22,7 @@ from pytest_llmeval.gates.base import (
     skip_outcome,
 )
 from pytest_llmeval.gates.registry import register_gate
+from pytest_llmeval.results import AggregateResult
 
 
 class ScoreJudgeSpec(GateSpec):
@@ -89,6 +91,19 @@ class JudgeScoreGate(Gate):
     section = None
     Spec = ScoreJudgeSpec
     description = "the judge's mean score with its interval, and per-case minimums"
+
+    @classmethod
+    def display_rows(cls, agg: AggregateResult) -> list[DisplayRow]:
+        """The judge, its scale and the mean of each rubric criterion."""
+        d = agg.details
+        rows = [DisplayRow("judge", str(d["judge"]), style="text")] if d.get("judge") else []
+        if isinstance(d.get("scale"), list) and len(d["scale"]) == 2:
+            rows.append(DisplayRow("scale", f"{d['scale'][0]:g}-{d['scale'][1]:g}", style="text"))
+        for name, mean in (d.get("rubric_means") or {}).items():
+            rows.append(DisplayRow(f"rubric: {name}", mean))
+        if d.get("below_case_min"):
+            rows.append(DisplayRow("cases below case_min", str(len(d["below_case_min"])), style="text"))
+        return rows
 
     def evaluate(self, ctx: GateContext) -> GateOutcome:
         from pytest_llmeval.judge.gates import run_score_gate

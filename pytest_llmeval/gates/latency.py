@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 from pydantic import Field, model_validator
 
-from pytest_llmeval import stats
-from pytest_llmeval.gates.base import Gate, GateContext, GateOutcome, GateSpec
+from pytest_llmeval import numbers, stats
+from pytest_llmeval.gates.base import DisplayRow, Gate, GateContext, GateOutcome, GateSpec
 from pytest_llmeval.gates.registry import register_gate
+from pytest_llmeval.results import AggregateResult
 
 PERCENTILES = {"p50_ms": 50.0, "p90_ms": 90.0, "p95_ms": 95.0, "p99_ms": 99.0, "max_ms": 100.0}
 
@@ -62,6 +63,17 @@ class LatencyGate(Gate):
     Spec = LatencySpec
     description = "percentiles of per-request latency (cache hits excluded) against maxima"
 
+    @classmethod
+    def display_rows(cls, agg: AggregateResult) -> list[DisplayRow]:
+        """Each gated percentile (ms) with its interval and limit."""
+        rows = []
+        for key, r in (agg.details.get("percentiles") or {}).items():
+            ci = r.get("ci")
+            rows.append(DisplayRow(key, r.get("value"), ci=tuple(ci) if ci else None,
+                                   threshold=f"<= {r.get('limit'):g}" if r.get("limit") is not None else None,
+                                   verdict="pass" if r.get("passed") else "fail"))
+        return rows
+
     def evaluate(self, ctx: GateContext) -> GateOutcome:
         spec: LatencySpec = self.spec
         limits = spec.limits()
@@ -84,7 +96,7 @@ class LatencyGate(Gate):
             ok = est.value <= limit
             rows[key] = {"value": est.value, "ci": [est.low, est.high], "limit": limit, "passed": ok}
             if not ok:
-                failing.append(f"{key} = {est.value:.0f} ms > {limit:g} ms")
+                failing.append(f"{key} = {numbers.number(est.value)} ms > {numbers.threshold(limit)} ms")
         top = rows[worst_key]
         agg.value, agg.ci, agg.n = top["value"], tuple(top["ci"]), len(ms)
         agg.details["percentiles"] = rows

@@ -18,7 +18,7 @@ from pydantic import Field, field_validator, model_validator
 
 from pytest_llmeval import stats
 from pytest_llmeval.errors import ConfigError, LLMEvalError
-from pytest_llmeval.gates.base import Gate, GateContext, GateOutcome, GateSpec
+from pytest_llmeval.gates.base import DisplayRow, Gate, GateContext, GateOutcome, GateSpec
 from pytest_llmeval.gates.registry import register_gate
 from pytest_llmeval.gates.text import describe_estimate, fmt, format_case, threshold_rule
 from pytest_llmeval.metrics.base import Metric, build_metric
@@ -165,7 +165,7 @@ class MetricGate(Gate):
             ok = score >= self.spec.case_min
             res.checks.append({"check": f"{self.name} >= {self.spec.case_min:g}", "passed": ok,
                                "message": None if ok else
-                               f"{self.name} = {score:.3f} is below the per-case minimum "
+                               f"{self.name} = {fmt(score)} is below the per-case minimum "
                                f"{self.spec.case_min:g}", "line": self.line})
             if not ok:
                 res.status = "failed"
@@ -204,6 +204,14 @@ class MetricGate(Gate):
         return preds, refs, owner, per_pred
 
     # ------------------------------------------------------------------ the gate
+
+    @classmethod
+    def display_rows(cls, agg: AggregateResult) -> list[DisplayRow]:
+        """Nothing beyond the row: the base model and the difference have their own columns."""
+        vs = agg.details.get("vs_baseline")
+        if isinstance(vs, dict) and vs.get("error"):
+            return [DisplayRow("base model", str(vs["error"]), style="text")]
+        return []
 
     def evaluate(self, ctx: GateContext) -> GateOutcome:
         spec = self.spec

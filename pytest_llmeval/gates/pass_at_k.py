@@ -36,8 +36,10 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
+from pytest_llmeval import numbers
 from pytest_llmeval.errors import LLMEvalError, SandboxUnavailable, SpecError
 from pytest_llmeval.gates.base import (
+    DisplayRow,
     Gate,
     GateContext,
     GateOutcome,
@@ -164,6 +166,22 @@ class PassAtKGate(Gate):
 
     # ------------------------------------------------------------------ verdict
 
+    @classmethod
+    def display_rows(cls, agg: AggregateResult) -> list[DisplayRow]:
+        """Samples executed, passed, failed and timed out, and the sandbox they ran in."""
+        d = agg.details
+        if "samples" not in d:
+            return []
+        rows = [DisplayRow("samples (passed / failed / timed out)",
+                           f"{d['samples']} ({d.get('passed_samples', 0)} / {d.get('failed_samples', 0)} / "
+                           f"{d.get('timeouts', 0)})", style="text")]
+        if d.get("sandbox"):
+            rows.append(DisplayRow("sandbox", str(d["sandbox"]), style="text"))
+        vs = d.get("vs_baseline")
+        if isinstance(vs, dict) and vs.get("error"):
+            rows.append(DisplayRow("base model", str(vs["error"]), style="text"))
+        return rows
+
     def evaluate(self, ctx: GateContext) -> GateOutcome:
         from pytest_llmeval import stats
         from pytest_llmeval.execution.passk import pass_at_k
@@ -270,12 +288,12 @@ class PassAtKGate(Gate):
     def _failure_message(self, agg: AggregateResult, ctx: GateContext, records: list[dict[str, Any]],
                          values: np.ndarray, categories: list[AggregateResult]) -> str:
         lo, hi = agg.ci or (math.nan, math.nan)
-        lines = [f"{self.name} = {agg.value:.3f} [{lo:.3f}, {hi:.3f}] over {agg.n} problems"]
+        lines = [f"{self.name} = {numbers.estimate(agg.value, lo, hi)} over {agg.n} problems"]
         lines.append(threshold_rule("min", agg.threshold, self.spec.confidence))
         failing = [c for c in categories if c.passed is False]
         if failing:
             lines.append("categories below the threshold: " + ", ".join(
-                f"{c.category} = {c.value:.3f} (n={c.n})" for c in failing))
+                f"{c.category} = {numbers.number(c.value)} (n={c.n})" for c in failing))
         order = np.argsort(values, kind="stable")[:WORST_PROBLEMS]
         lines.append(f"worst problems ({len(order)} of {len(values)}):")
         for i in order:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from pytest_llmeval import numbers
 from pytest_llmeval.results import RunResult, SuiteResult
 
 DEFAULT_MAX_CASES = 20
@@ -31,12 +32,19 @@ class RegressionOutcome:
     """The suite's file, relative to the rootdir (with ``gate``, the identity across runs)."""
 
     def properties(self) -> list[tuple[str, Any]]:
-        """JUnit properties: verdict, old/new value, delta, p-value, cases worse."""
+        """JUnit properties: verdict, previous/this run value, delta, p-value, cases worse (raw numbers),
+        and ``difference`` and ``p`` in the shared number format."""
         c = self.comparison
         props: list[tuple[str, Any]] = [("verdict", self.status)]
         for key in ("old_value", "new_value", "delta", "p_value", "p_adjusted", "n_worse", "n_paired"):
             if c.get(key) is not None:
                 props.append((key, c[key]))
+        if c.get("delta") is not None:
+            # the same text the reports show: signed, with its interval when the test gave one
+            props.append(("difference", numbers.estimate(c["delta"], *(c.get("delta_ci") or (None, None)),
+                                                         sign=True)))
+        if c.get("p_value") is not None:
+            props.append(("p", numbers.p_value(c["p_value"])))
         return props
 
     def to_dict(self) -> dict[str, Any]:

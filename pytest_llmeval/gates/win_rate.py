@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import AliasChoices, Field, model_validator
 
 from pytest_llmeval.gates.base import (
+    DisplayRow,
     Gate,
     GateContext,
     GateOutcome,
@@ -23,6 +24,7 @@ from pytest_llmeval.gates.base import (
 )
 from pytest_llmeval.gates.judge_score import judge_cases, judged
 from pytest_llmeval.gates.registry import register_gate
+from pytest_llmeval.results import AggregateResult
 
 
 class PairwiseJudgeSpec(GateSpec):
@@ -58,6 +60,24 @@ class WinRateGate(Gate):
     @property
     def needs_baseline(self) -> bool:
         return True
+
+    @classmethod
+    def display_rows(cls, agg: AggregateResult) -> list[DisplayRow]:
+        """Length-controlled win rate (with its own threshold), W/L/T, sign test, position bias."""
+        d = agg.details
+        if "wins" not in d:
+            return []
+        lc_min = d.get("min_lc_win_rate")
+        lc_verdict = None if lc_min is None else ("pass" if d.get("lc_passed") else "fail")
+        return [
+            DisplayRow("length-controlled win rate", d.get("lc_win_rate"),
+                       threshold=None if lc_min is None else f">= {lc_min:g}", verdict=lc_verdict),
+            DisplayRow("wins / losses / ties", f"{d['wins']} / {d.get('losses', 0)} / {d.get('ties', 0)}",
+                       style="text"),
+            DisplayRow("sign test (wins vs losses)", d.get("sign_test_p"), style="p_value"),
+            DisplayRow("position consistency", d.get("consistency_rate"), style="percent"),
+            DisplayRow("first-position preference", d.get("first_position_preference"), style="percent"),
+        ]
 
     def evaluate(self, ctx: GateContext) -> GateOutcome:
         from pytest_llmeval.judge.gates import run_pairwise_gate

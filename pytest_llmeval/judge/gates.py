@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pytest_llmeval import numbers
 from pytest_llmeval.errors import ConfigError
 from pytest_llmeval.judge.base import CompareRequest, Judge, ScoreRequest, parse_rubric
 from pytest_llmeval.judge.pairwise import pair_stats
@@ -105,7 +106,7 @@ def _error_text(failed: Sequence[tuple[str, BaseException | str]]) -> str:
 def _verdict_line(name: str, value: float, ci: tuple[float, float], n: int, level: float,
                   threshold: float | None, gate_conf: float | None, passed: bool | None,
                   what: str) -> str:
-    head = f"{name} = {value:.3f} ({level:.0%} CI [{ci[0]:.3f}, {ci[1]:.3f}], n={n})"
+    head = f"{name} = {numbers.number(value)} ({level:.0%} CI {numbers.interval(*ci)}, n={n})"
     if threshold is None:
         return head + " (no threshold)"
     rule = (f"lower bound of the {gate_conf:.0%} interval must be >= {threshold:g}"
@@ -270,7 +271,8 @@ def run_pairwise_gate(judge: Judge, cases: Sequence[JudgeCase],
                          gate_conf, agg.passed, "win rate (W + T/2)/n")
     lines = [head, _stats_line(stats.to_dict(), p_value)]
     if spec.min_lc_win_rate is not None:
-        lines.append(f"length-controlled win rate {lc:.3f} must be >= {spec.min_lc_win_rate:g}: "
+        lines.append(f"length-controlled win rate {numbers.number(lc)} must be >= "
+                     f"{numbers.threshold(spec.min_lc_win_rate)}: "
                      f"{'passed' if agg.details['lc_passed'] else 'FAILED'}")
     lost = [(c, v) for c, v in good if v.winner == "B"]
     if lost:
@@ -294,8 +296,8 @@ def _fmt(x: Any, spec: str) -> str:
 
 
 def _stats_line(s: Mapping[str, Any], p_value: float) -> str:
-    return (f"W/L/T {s['wins']}/{s['losses']}/{s['ties']}, sign test p={p_value:.3g}; "
+    return (f"W/L/T {s['wins']}/{s['losses']}/{s['ties']}, sign test {numbers.p_value(p_value)}; "
             f"position consistency {_fmt(s['consistency_rate'], '.0%')}, first-position "
             f"preference {_fmt(s['first_position_preference'], '.0%')}; mean length winner "
             f"{_fmt(s['mean_len_winner'], '.0f')} vs loser {_fmt(s['mean_len_loser'], '.0f')} "
-            f"chars; length-controlled win rate {_fmt(s['lc_win_rate'], '.3f')}")
+            f"chars; length-controlled win rate {numbers.number(s['lc_win_rate'])}")

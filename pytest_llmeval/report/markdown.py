@@ -9,13 +9,14 @@ ids, outputs) is escaped for both.
 from __future__ import annotations
 
 import html
-import math
 import os
 from pathlib import Path
 from typing import Any
 
+from pytest_llmeval import numbers
 from pytest_llmeval.compare import CaseChange, Comparison, GateComparison
-from pytest_llmeval.results import AggregateResult, RunResult
+from pytest_llmeval.report.display import gate_row
+from pytest_llmeval.results import AggregateResult, RunResult, SuiteResult
 from pytest_llmeval.sanitize import display, escape
 
 MAX_CASES = 5
@@ -25,23 +26,27 @@ MAX_OUTPUT = 200
 
 
 def render_markdown(run: RunResult, comparison: Comparison | None = None) -> str:
-    """The run's gates per suite, then (with a comparison) old vs new and the regressions."""
+    """The run's gates in one table (value, interval, base model, difference, threshold, verdict), then
+    (with a comparison) the previous run vs this run and the regressions."""
     gates = [a for s in run.suites for a in s.aggregates]
     failed = sum(1 for a in gates if a.verdict in ("fail", "xpass"))
     errors = sum(1 for a in gates if a.verdict == "error")
     icon = ":x:" if failed or errors else ":white_check_mark:"
     lines = [f"## {icon} llmeval: {len(gates)} aggregates, {failed} failed, {errors} errors", ""]
     for suite in run.suites:
-        lines.append(f"### {_cell(suite.name)} ({_int(suite.n_cases or len(suite.cases))} cases, "
-                     f"model `{_code(suite.model)}`)")
+        lines.append(f"- {_cell(suite.name)}: {_int(suite.n_cases or len(suite.cases))} cases, "
+                     f"model `{_code(suite.model)}`"
+                     + (f", {numbers.BASE_MODEL} `{_code(suite.baseline)}`" if suite.baseline else "")
+                     + (f"; **suite error:** {_cell(suite.error)}" if suite.error else ""))
+    lines.append("")
+    if gates:
+        lines += [f"| suite | gate | model | value | interval | n | {numbers.BASE_MODEL} | "
+                  f"difference to the {numbers.BASE_MODEL} | threshold | verdict |",
+                  "|---|---|---|---:|---:|---:|---:|---:|---:|---|"]
+        for suite in run.suites:
+            for a in suite.aggregates:
+                lines += _aggregate_rows(suite, a)
         lines.append("")
-        if suite.error:
-            lines += [f"**suite error:** {_cell(suite.error)}", ""]
-        if suite.aggregates:
-            lines += ["| aggregate | value | interval | n | threshold | verdict |",
-                      "|---|---:|---:|---:|---:|---|"]
-            lines += [_aggregate_row(a) for a in suite.aggregates]
-            lines.append("")
     if comparison is not None:
         lines += _comparison_lines(comparison)
     return "\n".join(lines).rstrip() + "\n"
@@ -63,19 +68,26 @@ def append_github_summary(run: RunResult, comparison: Comparison | None = None) 
     return True
 
 
-def _aggregate_row(a: AggregateResult) -> str:
-    ci = f"[{_num(a.ci[0])}, {_num(a.ci[1])}]" if a.ci else "-"
-    thr = ("-" if a.threshold is None
-           else ("&ge; " if a.op == "min" else "&le; ") + _num(a.threshold))
+def _aggregate_rows(suite: SuiteResult, a: AggregateResult) -> list[str]:
+    """The gate's row (the same texts as the terminal, HTML and JUnit) and its kind's lines under it."""
+    r = gate_row(suite, a)
     if a.error:
         verdict = f":warning: ERROR: {_cell(a.error)}"
+    elif a.skip:
+        verdict = f"SKIP: {_cell(a.skip)}"
     elif a.passed is None:
         verdict = "-"
     elif a.verdict == "xfail":
         verdict = "expected failure"
     else:
-        verdict = ":white_check_mark: pass" if a.passed else ":x: **FAIL**"
-    return f"| {_cell(a.name)} | {_num(a.value)} | {ci} | {_int(a.n)} | {thr} | {verdict} |"
+        verdict = ":white_check_mark: PASS" if a.verdict == "pass" else f":x: **{r.verdict_text}**"
+    base = f"{_cell(r.base_model)} {r.base_value}" if r.base_model else r.base_value
+    lines = [f"| {_cell(suite.name)} | {_cell(a.name)} | {_cell(r.model or '-')} | {r.value} | "
+             f"{r.interval} | {_int(a.n)} | {base} | {r.difference} | {_cell(r.threshold)} | {verdict} |"]
+    for e in r.extra:
+        lines.append(f"| | &nbsp;&nbsp;{_cell(e.label)} | | {_cell(e.value)} | {e.interval} | | | | "
+                     f"{_cell(e.threshold) or ''} | {e.verdict_text} |")
+    return lines
 
 
 def _comparison_lines(cmp: Comparison) -> list[str]:
@@ -85,7 +97,7 @@ def _comparison_lines(cmp: Comparison) -> list[str]:
             else ":white_check_mark: no significant regression")
     if errs:
         head += f", :x: {len(errs)} gates that cannot be compared"
-    lines = [f"### Comparison with the baseline run: {head}", "",
+    lines = [f"### Comparison with the {numbers.PREVIOUS_RUN}: {head}", "",
              f"Paired one-sided tests, alpha {cmp.alpha:g}, Holm-corrected across the run's gates.",
              ""]
     lines += [f"> :warning: not comparable? {_cell(w)}" for w in cmp.warnings]
@@ -94,8 +106,8 @@ def _comparison_lines(cmp: Comparison) -> list[str]:
         lines.append("")
     gates = list(cmp.gates)
     if gates:
-        lines += ["| suite | aggregate | baseline | this run | &Delta; | test | p | Holm p | "
-                  "worse / better | status |",
+        lines += [f"| suite | aggregate | {numbers.PREVIOUS_RUN} | this run | difference | test | p | "
+                  "Holm p | worse / better | status |",
                   "|---|---|---:|---:|---:|---|---:|---:|---:|---|"]
         lines += [_gate_row(g) for g in gates]
         lines.append("")
@@ -119,8 +131,9 @@ def _comparison_lines(cmp: Comparison) -> list[str]:
 def _gate_row(g: GateComparison) -> str:
     status = (":x: **ERROR**: " + _cell(g.error) if g.status == "error"
               else ":x: **REGRESSED**" if g.regressed else ":arrow_up: improved" if g.improved else "ok")
+    diff = numbers.estimate(g.delta, *(g.delta_ci or (None, None)), sign=True)
     return (f"| {_cell(g.suite)} | {_cell(g.name)} | {_num(g.old_value)} | {_num(g.new_value)} | "
-            f"{_signed(g.delta)} | {_cell(g.test)} | {_num(g.p_value)} | {_num(g.p_adjusted)} | "
+            f"{diff} | {_cell(g.test)} | {numbers.p_value(g.p_value)} | {numbers.p_value(g.p_adjusted)} | "
             f"{_int(g.n_worse)} / {_int(g.n_better)} | {status} |")
 
 
@@ -130,7 +143,8 @@ def _regression_details(g: GateComparison) -> list[str]:
     if g.worse_cases:
         shown = g.worse_cases[:MAX_CASES]
         lines += [f"{_int(g.n_worse)} cases got worse (showing {len(shown)}):", "",
-                  "| case | baseline score | new score | baseline output | new output |",
+                  f"| case | {numbers.PREVIOUS_RUN} score | this run's score | "
+                  f"{numbers.PREVIOUS_RUN} output | this run's output |",
                   "|---|---:|---:|---|---|"]
         lines += [_change_row(c) for c in shown]
         lines.append("")
@@ -171,10 +185,4 @@ def _ids(ids: list[str], limit: int = 10) -> str:
 
 
 def _num(v: Any) -> str:
-    if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
-        return "-"
-    return f"{v:.4g}"
-
-
-def _signed(v: Any) -> str:
-    return _num(v) if _num(v) == "-" else f"{v:+.4g}"
+    return numbers.number(v)

@@ -33,6 +33,11 @@ def build_run(n: int = 40, *, worse_from: int | None = None, seed: int = 0) -> R
             output=output, reference="Paris", baseline_output="Paris, I think",
             scores={"exact_match": float(right), "rougeL": rouge},
             status="failed" if i == 7 else "passed", category="geo" if i % 2 else "misc",
+            checks=[{"check": "contains: Paris", "passed": i != 7, "line": 12,
+                     "message": "output does not contain 'Paris' <script>window.__pwned = 7</script>"
+                     if i == 7 else None}],
+            requests=[{"latency_s": 0.2 + i / 1000, "input_tokens": 20 + i, "output_tokens": 5,
+                       "cost_usd": 0.0001, "cached": False}],
             judge={"score": {"score": score,
                              "reasoning": f"reason {i} <script>window.__pwned = 5</script>"},
                    "pairwise": {"verdict": "win" if right else "loss",
@@ -44,7 +49,9 @@ def build_run(n: int = 40, *, worse_from: int | None = None, seed: int = 0) -> R
     aggs = [
         AggregateResult(name="exact_match", value=em, ci=(em - 0.1, min(1.0, em + 0.1)), n=n,
                         threshold=0.6, passed=em >= 0.6, metric="exact_match", method="wilson",
-                        details={"metric_kind": "proportion"}),
+                        details={"metric_kind": "proportion", "interval_confidence": 0.95,
+                                 "vs_baseline": {"model": "base", "value": 0.55, "ci": [0.4, 0.7],
+                                                 "delta": em - 0.55, "delta_ci": [em - 0.7, em - 0.4]}}),
         AggregateResult(name="rougeL", value=rl, ci=(rl - 0.05, rl + 0.05), n=n, metric="rougeL",
                         details={"metric_kind": "mean"}),
         AggregateResult(name="judge_score", kind="judge_score", value=js, ci=(js - 0.5, js + 0.5),
@@ -52,11 +59,20 @@ def build_run(n: int = 40, *, worse_from: int | None = None, seed: int = 0) -> R
         AggregateResult(name="win_rate[ft>base]", kind="win_rate", model="ft", value=wins / n,
                         ci=(wins / n - 0.1, wins / n + 0.1), n=n, threshold=0.5,
                         passed=wins / n >= 0.5,
-                        details={"wins": wins, "ties": 0, "losses": n - wins}),
+                        details={"wins": wins, "ties": 0, "losses": n - wins, "lc_win_rate": 0.41,
+                                 "min_lc_win_rate": 0.5, "lc_passed": False, "sign_test_p": 0.0004,
+                                 "consistency_rate": 0.9, "first_position_preference": 0.55}),
     ]
+    categories = {"exact_match": []}
+    for cat in ("geo", "misc"):
+        vals = [c.scores["exact_match"] for c in cases if c.category == cat]
+        v = float(np.mean(vals))
+        categories["exact_match"].append(AggregateResult(
+            name="exact_match", value=v, ci=(max(0.0, v - 0.15), min(1.0, v + 0.15)), n=len(vals),
+            kind="category", category=cat, metric="exact_match", threshold=0.6))
     suite = SuiteResult(name="qa <script>window.__pwned = 6</script>", file="evals/qa.eval.yaml",
                         model="ft", baseline="base", n_cases=n, suite_hash="h1",
-                        aggregates=aggs, cases=cases)
+                        aggregates=aggs, categories=categories, cases=cases)
     return RunResult(suites=[suite], models={"ft": {"scheme": "hf", "target": "out/ft",
                                                     "fingerprint": "f" * 32}})
 
