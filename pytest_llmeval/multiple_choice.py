@@ -128,7 +128,7 @@ def sample_shots(q: Question, pool: Sequence[Question], k: int, sampler: str, se
 _ANSWER_IS = re.compile(r"(?i)\banswer\s*(?:is|:)?\s*[:\-]?\s*\(?\**([A-Z])\**\)?(?![A-Za-z])")
 _LEADING = re.compile(r"^\s*[\(\[\*]*([A-Z])(?:[\)\]\.\:\*,]|\s*$)")
 # a capital letter on its own, but not the article "A" or the pronoun "I" opening a sentence
-_STANDALONE = re.compile(r"(?<![A-Za-z])\(?([A-Z])\)?(?![A-Za-z'])(?!\s+[a-z])")
+_STANDALONE = re.compile(r"(?<![A-Za-z])\(?([A-Z])\)?(?![A-Za-z'])(\s+[a-z])?")
 
 
 def extract_choice(text: str, q: Question) -> int | None:
@@ -147,7 +147,11 @@ def extract_choice(text: str, q: Question) -> int | None:
     exact = [i for i, c in enumerate(q.choices) if c.strip().lower() == stripped]
     if len(exact) == 1:
         return exact[0]
-    found = {m.group(1) for m in _STANDALONE.finditer(text) if m.group(1) in labels}
+    found = {
+        m.group(1)
+        for m in _STANDALONE.finditer(text)
+        if m.group(1) in labels and not (m.group(2) and m.group(1) in "AI")
+    }
     if len(found) == 1:
         return labels.index(found.pop())
     return None
