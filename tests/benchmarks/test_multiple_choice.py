@@ -91,21 +91,25 @@ def hf_model():
     return load(str(BASE_MODEL), name="base", options={"num_threads": 1}, base_dir=ROOT)
 
 
-def write_parity_data(root: Path) -> tuple[list[dict], list[dict]]:
-    """Questions with choices of different lengths (so acc_norm differs from acc), MMLU CSVs and JSONL."""
+def write_parity_data(root: Path, subjects: tuple[str, ...] = ("geo", "food")) -> tuple[list[dict], list[dict]]:
+    """Questions with choices of different lengths (so acc_norm differs from acc), MMLU CSVs and JSONL.
+
+    lm-evaluation-harness runs MMLU as one task per subject, each with its own dev examples; the
+    parity run uses one subject so that its few-shot examples are the same questions as ours.
+    """
     rng = random.Random(5)
     words = ["river", "market", "teacher", "garden", "winter", "station", "coffee", "letter", "bridge", "museum"]
 
     def q(i: int) -> dict:
         choices = [" ".join(rng.choice(words) for _ in range(rng.randint(1, 4))) for _ in range(4)]
         return {"question": f"Which one fits item {i} best near the {rng.choice(words)}?", "choices": choices,
-                "answer": rng.randrange(4), "subject": ["geo", "food"][i % 2]}
+                "answer": rng.randrange(4), "subject": subjects[i % len(subjects)]}
 
     test, dev = [q(i) for i in range(40)], [q(100 + i) for i in range(10)]
     (root / "mmlu").mkdir(parents=True)
     for split, rows in (("test", test), ("dev", dev)):
         (root / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-        for subj in ("geo", "food"):
+        for subj in subjects:
             with (root / "mmlu" / f"{subj}_{split}.csv").open("w", newline="") as f:
                 csv.writer(f).writerows([r["question"], *r["choices"], "ABCD"[r["answer"]]]
                                         for r in rows if r["subject"] == subj)
@@ -170,19 +174,14 @@ SUITES = {
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("task", [
-    pytest.param("parity_letter", marks=pytest.mark.xfail(
-        reason="2-shot MMLU-format contexts exceed the example model's 256-token window; log-likelihoods differ "
-               "from lm-evaluation-harness 0.4.13 by up to 0.04 nats there (cause not yet found)", strict=False)),
-    "parity_text",
-])
+@pytest.mark.parametrize("task", sorted(TASKS))
 def test_acc_and_acc_norm_equal_lm_evaluation_harness(tmp_path: Path, task: str) -> None:
     """Runs lm-evaluation-harness (``pip install lm-eval``; ``LLMEVAL_LM_EVAL`` names its ``lm_eval``) offline
     on the same questions and model, and compares every question's log-likelihoods and picks."""
     command = lm_eval_command()
     if command is None:
         pytest.skip("lm-evaluation-harness is not installed (pip install lm-eval, or set LLMEVAL_LM_EVAL)")
-    test, _ = write_parity_data(tmp_path)
+    test, _ = write_parity_data(tmp_path, subjects=("geo",))
     head = "task: {task}\ndataset_path: json\ntest_split: test\noutput_type: multiple_choice\n" \
            "doc_to_target: answer\nmetric_list: [{{metric: acc}}, {{metric: acc_norm}}]\n"
     (tmp_path / f"{task}.yaml").write_text((head + TASKS[task]).format(task=task, root=tmp_path))
