@@ -209,3 +209,30 @@ def test_acc_and_acc_norm_equal_lm_evaluation_harness(tmp_path: Path, task: str)
     for name in ("acc", "acc_norm"):
         assert outcome.gates[name].aggregate.value == pytest.approx(
             sum(s[name] for s in theirs.values()) / len(theirs))
+
+
+ANSWERS = {"2+2?": "The answer is B.", "Sky?": "(A)", "Grass?": "I am not sure"}
+
+
+def test_generate_scoring_reads_the_letter_and_an_api_model_under_loglikelihood_errors(tmp_path: Path) -> None:
+    from pytest_llmeval.evaluate import SuiteEvaluator
+    from pytest_llmeval.models import load_model
+
+    cases = [{"id": "q1", "question": "2+2?", "choices": ["3", "4"], "answer": 1},
+             {"id": "q2", "question": "Sky?", "choices": ["blue", "red"], "answer": "A"},
+             {"id": "q3", "question": "Grass?", "choices": ["green", "red"], "answer": 0}]
+    (tmp_path / "answers_model.py").write_text(
+        f"ANSWERS = {ANSWERS!r}\n\ndef answer(prompt):\n"
+        "    return ANSWERS[prompt.rsplit('\\n\\n', 1)[-1].split('\\n', 1)[0]]\n")
+    model = load_model("python:answers_model:answer", name="api", base_dir=tmp_path)
+    path = write_suite(tmp_path, "name: quiz\nmultiple_choice: {scoring: generate, min_acc: 0.6}\n", cases)
+    outcome = SuiteEvaluator(load_suite(path), model).run()
+    acc = outcome.gates["acc"]
+    assert set(outcome.gates) == {"acc"}  # acc_norm needs choice scores
+    assert acc.aggregate.value == pytest.approx(2 / 3)
+    assert acc.aggregate.details["no_choice_named"] == 1
+    assert acc.verdict == "pass"
+    path = write_suite(tmp_path, "name: quiz\nmultiple_choice: {scoring: loglikelihood}\n", cases)
+    outcome = SuiteEvaluator(load_suite(path), model).run()
+    assert outcome.gates["acc"].verdict == "error"
+    assert "suite 'quiz': scoring: loglikelihood needs a model with log-likelihoods" in outcome.gates["acc"].message
