@@ -552,6 +552,9 @@ def score_cases(ctx: GateContext, plan: Plan) -> None:
             res.reference = label
         if base_records is not None:
             rec["baseline"] = base_records[i]
+            b_pick = base_records[i].get("pick")
+            if rec["scoring"] == "loglikelihood" and b_pick is not None:
+                res.baseline_output = _shown(q, b_pick, spec.continuation)
         res.extra[EXTRA_KEY] = rec
         if rec.get("error"):
             continue
@@ -559,10 +562,12 @@ def score_cases(ctx: GateContext, plan: Plan) -> None:
         if "acc_norm" in rec:
             res.scores["acc_norm"] = rec["acc_norm"]
         if rec["scoring"] == "loglikelihood":
-            chosen = rec["pick"]
-            res.output = f"{q.labels[chosen]}. {q.choices[chosen]}"
-            if spec.continuation == "text":
-                res.output = q.choices[chosen]
+            res.output = _shown(q, rec["pick"], spec.continuation)
+
+
+def _shown(q: Question, chosen: int, continuation: str) -> str:
+    """A picked choice as the case's output: ``B. text``, or the text for text continuations."""
+    return q.choices[chosen] if continuation == "text" else f"{q.labels[chosen]}. {q.choices[chosen]}"
 
 
 def _score_model(
