@@ -881,7 +881,7 @@ def load_suite(path: Path, *, default_metrics: dict[str, Any] | None = None,
         except SpecError as exc:
             raise SpecError(exc.message, path=exc.path or str(path),
                             line=exc.line or line_of(data, ("cases",)), key=exc.key) from None
-        records = [(rec, None) for rec in loaded]
+        records = [(rec, None) for rec in loaded]  # type: ignore[misc]  # a loaded row has no line
         hash_paths += sorted(f for f in source.rglob("*") if f.is_file()) if source.is_dir() else [source]
     else:
         lines = getattr(data["cases"], "lines", None) or [None] * len(spec.cases)

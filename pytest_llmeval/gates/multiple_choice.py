@@ -161,14 +161,15 @@ class MultipleChoiceGate(Gate):
 
         spec: MultipleChoiceSpec = self.spec
         key = "acc_norm" if self.norm else "acc"
-        records = [r.extra.get(EXTRA_KEY) for r in ctx.results]
-        if any(not isinstance(rec, dict) for rec in records):
+        found = [r.extra.get(EXTRA_KEY) for r in ctx.results]
+        records: list[dict[str, Any]] = [rec for rec in found if isinstance(rec, dict)]
+        if len(records) != len(found):
             return error_outcome(
                 self.name, self.kind, "the questions were not scored (prepare_cases did not run)"
             )
         failed = [
             (r.id, rec["error"]) for r, rec in zip(ctx.results, records, strict=True) if rec.get("error")
-        ]  # type: ignore[union-attr]
+        ]
         if failed:
             return error_outcome(
                 self.name,
@@ -176,7 +177,7 @@ class MultipleChoiceGate(Gate):
                 f"{len(failed)} of {len(records)} questions could not be "
                 f"scored: case '{failed[0][0]}': {failed[0][1]}",
             )
-        correct = np.array([float(rec[key]) for rec in records])  # type: ignore[index]
+        correct = np.array([float(rec[key]) for rec in records])
         confidence = spec.confidence or ctx.confidence
         est = stats.wilson(float(correct.sum()), len(correct), confidence)
         threshold = self.threshold
@@ -191,7 +192,7 @@ class MultipleChoiceGate(Gate):
             method=est.method,
             metric=key,
         )
-        scorings = sorted({rec["scoring"] for rec in records})  # type: ignore[index]
+        scorings = sorted({rec["scoring"] for rec in records})
         agg.details.update(
             {
                 "interval_confidence": confidence,
@@ -200,7 +201,7 @@ class MultipleChoiceGate(Gate):
                 "continuation": spec.continuation,
             }
         )
-        unparsed = sum(1 for rec in records if rec.get("pick") is None)  # type: ignore[union-attr]
+        unparsed = sum(1 for rec in records if rec.get("pick") is None)
         if unparsed:
             agg.details["no_choice_named"] = unparsed
         if threshold is not None:
@@ -433,7 +434,7 @@ def question_of(
         named = choices
         choices = fields.get(named)
         if choices is None:
-            raise bad(f"'{key}' names the field '{named}', which the case does not have", spec.choices)
+            raise bad(f"'{key}' names the field '{named}', which the case does not have", key)
     if (
         not isinstance(choices, list)
         or len(choices) < 2
@@ -501,7 +502,7 @@ def _fewshot_pool(spec: MultipleChoiceSpec, suite_path: Path, cases_source: Any)
                 line=exc.line,
                 key="multiple_choice.fewshot_from",
             ) from None
-        records = [(r, None) for r in raw]
+        records: list[tuple[Any, int | None]] = [(r, None) for r in raw]
     else:
         from pytest_llmeval.spec import _read_cases_file
 
@@ -513,7 +514,7 @@ def _fewshot_pool(spec: MultipleChoiceSpec, suite_path: Path, cases_source: Any)
                 path=str(suite_path),
                 key="multiple_choice.fewshot_from",
             )
-        records = _read_cases_file(where)
+        records = list(_read_cases_file(where))
     pool = []
     for i, (rec, line) in enumerate(records):
         if not isinstance(rec, dict):
