@@ -911,6 +911,7 @@ def load_suite(path: Path, *, default_metrics: dict[str, Any] | None = None,
                         line=exc.line or line_of(data, ("multiple_choice",)), key=exc.key) from None
     if mc_plan is None and spec.prompt is None and spec.messages is None:
         _require_prompt_field(cases)
+    hash_paths += mc_plan.sources if mc_plan is not None else []
     name = spec.name or path.name.split(".eval.")[0]
     return Suite(name=name, path=path, spec=spec, cases=cases, gates=gates,
                  suite_hash=file_hash(*hash_paths), template_fields=uniq,

@@ -104,6 +104,8 @@ class Plan:
     scoring: dict[str, str] = field(default_factory=dict)
     scored_for: Any = None
     """The GateContext whose models were scored, so sibling gates score once."""
+    sources: list[Path] = field(default_factory=list)
+    """Files the few-shot examples were read from (they belong to the suite's hash)."""
 
     def by_loglikelihood(self) -> set[str]:
         return {cid for cid, s in self.scoring.items() if s == "loglikelihood"}
@@ -391,7 +393,7 @@ def bind(
                 key="scoring",
             )
         plan.scoring[case.id] = scoring
-    pool = _fewshot_pool(spec, suite_path, cases_source) if spec.fewshot else []
+    pool, plan.sources = _fewshot_pool(spec, suite_path, cases_source) if spec.fewshot else ([], [])
     if spec.fewshot and len(pool) < spec.fewshot:
         raise SpecError(
             f"multiple_choice.fewshot: {spec.fewshot} examples asked for, but the few-shot source "
@@ -477,8 +479,11 @@ def _answer_index(raw: Any, choices: tuple[str, ...]) -> int | None:
     return None
 
 
-def _fewshot_pool(spec: MultipleChoiceSpec, suite_path: Path, cases_source: Any) -> list[Question]:
-    """The examples few-shot prompts draw from: ``fewshot_from``, or the loader's ``dev`` split."""
+def _fewshot_pool(
+    spec: MultipleChoiceSpec, suite_path: Path, cases_source: Any
+) -> tuple[list[Question], list[Path]]:
+    """The examples few-shot prompts draw from (``fewshot_from``, or the loader's ``dev`` split), and
+    the files they were read from."""
     from pytest_llmeval.loaders import load_cases
 
     source = spec.fewshot_from
@@ -503,6 +508,7 @@ def _fewshot_pool(spec: MultipleChoiceSpec, suite_path: Path, cases_source: Any)
                 key="multiple_choice.fewshot_from",
             ) from None
         records: list[tuple[Any, int | None]] = [(r, None) for r in raw]
+        files = sorted(f for f in where.rglob("*") if f.is_file()) if where.is_dir() else [where]
     else:
         from pytest_llmeval.spec import _read_cases_file
 
@@ -515,6 +521,7 @@ def _fewshot_pool(spec: MultipleChoiceSpec, suite_path: Path, cases_source: Any)
                 key="multiple_choice.fewshot_from",
             )
         records = list(_read_cases_file(where))
+        files = [where]
     pool = []
     for i, (rec, line) in enumerate(records):
         if not isinstance(rec, dict):
@@ -527,7 +534,7 @@ def _fewshot_pool(spec: MultipleChoiceSpec, suite_path: Path, cases_source: Any)
         pool.append(
             question_of(cid, fields, None if category is None else str(category), spec, str(where), line)
         )
-    return pool
+    return pool, files
 
 
 # ----------------------------------------------------------------------------- scoring

@@ -236,3 +236,54 @@ def test_generate_scoring_reads_the_letter_and_an_api_model_under_loglikelihood_
     outcome = SuiteEvaluator(load_suite(path), model).run()
     assert outcome.gates["acc"].verdict == "error"
     assert "suite 'quiz': scoring: loglikelihood needs a model with log-likelihoods" in outcome.gates["acc"].message
+
+
+def scored_context(tmp_path: Path, section: str, model_right: list[bool], base_right: list[bool]):
+    """A suite of questions in two categories with the model's and baseline's picks already recorded."""
+    from pytest_llmeval.gates.base import BaselineRun
+    from pytest_llmeval.results import CaseResult
+
+    cases = [{"id": f"q{i}", "question": f"Q{i}?", "choices": ["a", "b"], "answer": 0,
+              "category": "alpha" if i % 2 else "beta"} for i in range(len(model_right))]
+    suite = load_suite(write_suite(tmp_path, f"multiple_choice: {section}\n", cases))
+    results = []
+    for case, ok, b_ok in zip(suite.cases, model_right, base_right, strict=True):
+        res = CaseResult(id=case.id, prompt="", output="", category=case.category)
+        res.extra["multiple_choice"] = {"scoring": "loglikelihood", "pick": 0 if ok else 1, "answer": 0,
+                                        "acc": float(ok), "acc_norm": float(ok),
+                                        "baseline": {"acc": float(b_ok), "acc_norm": float(b_ok)}}
+        results.append(res)
+    ctx = GateContext(suite=suite, cases=suite.cases, results=results, model_name="m",
+                      baseline=BaselineRun(name="base", outputs={}))
+    return suite, ctx
+
+
+def test_verdict_per_category_macro_and_the_paired_difference(tmp_path: Path) -> None:
+    right = [True] * 30 + [i % 2 == 0 for i in range(30)]  # beta (even ids) always right, alpha half
+    suite, ctx = scored_context(tmp_path, "{min_acc: 0.6, per_category: true, min_delta: 0.1}", right, [True] * 60)
+    gate = next(g for g in suite.gates if g.name == "acc")
+    outcome = gate.evaluate(ctx)
+    agg = outcome.aggregate
+    rows = {c.category: c for c in outcome.categories}
+    assert agg.value == pytest.approx(45 / 60)
+    assert rows["beta"].value == 1.0 and rows["alpha"].value == pytest.approx(15 / 30)
+    assert rows["alpha"].passed is False and rows["beta"].passed is True
+    assert agg.details["macro"]["value"] == pytest.approx(0.75)
+    low, high = agg.details["macro"]["ci"]
+    assert low < 0.75 < high
+    vs = agg.details["vs_baseline"]
+    assert vs["value"] == 1.0 and vs["delta"] == pytest.approx(-0.25)
+    assert vs["delta_ci"][0] < -0.25 < vs["delta_ci"][1] < 0
+    assert outcome.verdict == "fail"
+    assert "categories below the threshold: alpha = 0.500 (n=30)" in outcome.message
+    assert "vs base: delta -0.250" in outcome.message and "must be >= +0.1" in outcome.message
+
+
+def test_a_baseline_that_could_not_be_scored_makes_min_delta_an_error(tmp_path: Path) -> None:
+    from pytest_llmeval.gates.base import BaselineRun
+
+    suite, ctx = scored_context(tmp_path, "{min_delta: 0.0}", [True] * 4, [True] * 4)
+    ctx.baseline = BaselineRun(name="base", outputs={}, error="model failed to load")
+    outcome = next(g for g in suite.gates if g.name == "acc").evaluate(ctx)
+    assert outcome.verdict == "error"
+    assert "min_delta needs the baseline's answers: model failed to load" in outcome.aggregate.error
