@@ -71,6 +71,16 @@ class SuiteEvaluator:
     # ------------------------------------------------------------------ generation
 
     def _generate(self, model: Model, cases: Sequence[Case], repeat: int) -> Generated:
+        # ---- multiple choice: questions scored by log-likelihood are not generated (see that gate)
+        from pytest_llmeval.gates.multiple_choice import without_generation
+
+        scored = without_generation(self.suite)
+        if scored:
+            kept = [c for c in cases if c.id not in scored]
+            generated = iter(self._generate(model, kept, repeat) if kept else [])
+            return [[("", {"scoring": "loglikelihood"})] * repeat if c.id in scored else next(generated)
+                    for c in cases]
+        # ----
         requests = []
         for case in cases:
             prompt = self.suite.render(case)
@@ -107,7 +117,7 @@ class SuiteEvaluator:
         baseline = self._baseline(cases, outcome, gates) if need_all else None
         ctx = GateContext(suite=suite, cases=cases, results=results, model_name=self.model.name,
                           baseline=baseline, judge=self.judge_provider, seed=self.seed,
-                          confidence=suite.spec.confidence, progress=self.progress)
+                          confidence=suite.spec.confidence, progress=self.progress, model=self.model)
         broken: dict[str, GateOutcome] = {}
         for gate in suite.gates:  # per-case work of every gate: case items show it even under -k
             failed = self._isolated(gate, ctx, lambda g=gate: g.prepare_cases(ctx))
@@ -158,7 +168,7 @@ class SuiteEvaluator:
             text = o if isinstance(o, str) else None
             outputs[case.id] = text
             outcome.cases[case.id].baseline_output = text
-        return BaselineRun(name=name, outputs=outputs)
+        return BaselineRun(name=name, outputs=outputs, model=model)
 
     def _case_results(self, cases: Sequence[Case], generated: Generated) -> list[CaseResult]:
         from pytest_llmeval.checks import run_check

@@ -291,7 +291,8 @@ class SuiteSpec(_Strict):
     repeat: int = Field(default=1, ge=1, le=1000)
     confidence: float = Field(default=0.95, gt=0, lt=1)
     seed: int = 0
-    cases: str | list[Any]
+    cases: str | list[Any] | dict[str, Any]
+    """A cases file, the cases inline, or a loader mapping ``{format: mmlu, path: ..., ...}`` (loaders/)."""
     metrics: dict[str, Any] = Field(default_factory=dict)
     assert_: list[Any] = Field(default_factory=list, alias="assert")
     judge: JudgeSpec | None = None
@@ -348,6 +349,8 @@ class Suite:
     """Every gate the suite declares, in file order (metrics, judge, then the kinds' own sections)."""
     suite_hash: str
     template_fields: list[str]
+    prompts: dict[str, str] | None = None
+    """Each case's prompt when a gate kind renders them (``multiple_choice:``), by case id."""
 
     @property
     def base_dir(self) -> Path:
@@ -355,6 +358,8 @@ class Suite:
 
     def render(self, case: Case) -> str | list[dict[str, str]]:
         """The prompt for a case: text, or chat messages when the suite uses ``messages:``."""
+        if self.prompts is not None and case.id in self.prompts:
+            return self.prompts[case.id]
         values = _template_values(case)
         spec = self.spec
         if spec.messages is not None:
@@ -867,6 +872,17 @@ def load_suite(path: Path, *, default_metrics: dict[str, Any] | None = None,
         records = _read_cases_file(cases_path)
         source = cases_path
         hash_paths.append(cases_path)
+    elif isinstance(spec.cases, dict):
+        # ---- loaders: a standard benchmark file read by format (pytest_llmeval/loaders/)
+        from pytest_llmeval.loaders import load_cases
+
+        try:
+            loaded, source = load_cases(spec.cases, path.parent)
+        except SpecError as exc:
+            raise SpecError(exc.message, path=exc.path or str(path),
+                            line=exc.line or line_of(data, ("cases",)), key=exc.key) from None
+        records = [(rec, None) for rec in loaded]  # type: ignore[misc]  # a loaded row has no line
+        hash_paths += sorted(f for f in source.rglob("*") if f.is_file()) if source.is_dir() else [source]
     else:
         lines = getattr(data["cases"], "lines", None) or [None] * len(spec.cases)
         records = list(zip(spec.cases, lines, strict=True))
@@ -875,8 +891,6 @@ def load_suite(path: Path, *, default_metrics: dict[str, Any] | None = None,
         raise SpecError("the suite has no cases", path=str(source), line=line_of(data, ("cases",)))
     uniq = list(dict.fromkeys(needed))
     cases = build_cases(records, source, uniq, suite_checks)
-    if spec.prompt is None and spec.messages is None:
-        _require_prompt_field(cases)
     gates = parse_gates(spec.metrics or default_metrics or {}, data, path)
     gates += judge_gates(spec, defaults, data)
     kinds = section_keys()
@@ -887,9 +901,21 @@ def load_suite(path: Path, *, default_metrics: dict[str, Any] | None = None,
             raise SpecError(exc.message, path=exc.path or str(path), line=exc.line or line_of(data, (key,)),
                             key=exc.key) from None
     _check_gate_names(gates, spec, data, path)
+    # ---- multiple choice: its section validates the questions and renders their prompts (that gate)
+    from pytest_llmeval.gates.multiple_choice import bind
+
+    try:
+        mc_plan = bind(gates, cases, path, spec.cases, spec.seed, spec.prompt)
+    except SpecError as exc:
+        raise SpecError(exc.message, path=exc.path or str(path),
+                        line=exc.line or line_of(data, ("multiple_choice",)), key=exc.key) from None
+    if mc_plan is None and spec.prompt is None and spec.messages is None:
+        _require_prompt_field(cases)
+    hash_paths += mc_plan.sources if mc_plan is not None else []
     name = spec.name or path.name.split(".eval.")[0]
     return Suite(name=name, path=path, spec=spec, cases=cases, gates=gates,
-                 suite_hash=file_hash(*hash_paths), template_fields=uniq)
+                 suite_hash=file_hash(*hash_paths), template_fields=uniq,
+                 prompts=mc_plan.prompts if mc_plan is not None else None)
 
 
 def _check_gate_names(gates: list[Gate], spec: SuiteSpec, data: Any, path: Path) -> None:

@@ -75,6 +75,8 @@ class BaselineRun:
     outputs: dict[str, str | None]
     error: str | None = None
     infos: dict[str, Any] = field(default_factory=dict)
+    model: Any = None
+    """The loaded comparison model, for kinds that score it directly (multiple-choice log-likelihoods)."""
 
 
 @dataclass
@@ -113,6 +115,8 @@ class GateContext:
         progress: a progress reporter with ``start(label, total)``, ``advance(n)``, ``finish()``.
         gates: outcomes of the gates evaluated so far (for kinds that build on another's
             verdicts, e.g. judge calibration on the pairwise judge).
+        model: the evaluated model itself, for kinds that score it directly (multiple-choice
+            log-likelihoods).
     """
 
     suite: Suite
@@ -125,6 +129,7 @@ class GateContext:
     confidence: float = 0.95
     progress: Any = None
     gates: dict[str, GateOutcome] = field(default_factory=dict)
+    model: Any = None
 
     def __post_init__(self) -> None:
         if self.progress is None:

@@ -26,6 +26,7 @@ BUILTIN_MODULES = (
     "pytest_llmeval.gates.pass_at_k",
     "pytest_llmeval.gates.human",
     "pytest_llmeval.gates.judge_calibration",
+    "pytest_llmeval.gates.multiple_choice",
 )
 
 _KINDS: dict[str, type[Gate]] = {}

@@ -70,33 +70,68 @@ def pair_stats(verdicts: Sequence[PairVerdict]) -> PairStats:
     )
 
 
-def length_controlled_win_rate(outcomes: Sequence[float], length_diffs: Sequence[float],
-                               max_iter: int = 200) -> float:
-    """AlpacaEval 2 style length-controlled win rate.
+def length_controlled_win_rate(outcomes: Sequence[float], length_diffs: Sequence[float]) -> float:
+    """Length-controlled win rate: the win rate a judge would give if both outputs had the same length.
 
-    Fits ``P(win) = sigmoid(b0 + b1 * tanh(d / sd(d)))`` where ``d`` is the
-    length difference (``a`` minus ``b``) by maximum likelihood with soft labels
-    (a tie counts as half a win), and reports the prediction at zero length
-    difference, ``sigmoid(b0)``: the win rate the judge would give if both
-    outputs had the same length. A small ridge penalty (1e-2 on the slope, 1e-4
-    on the intercept) keeps the fit finite when every pair has the same
-    outcome. With no length variation it equals the plain win rate (to 1e-4).
+    The model is ``logit P(a preferred) = b0 + b1 * tanh(d / sd(d))`` with ``d`` the
+    length difference of each pair (``a`` minus ``b``, in characters) and ``sd`` its
+    sample standard deviation (``n - 1``). ``outcomes`` are 1 (a wins), 0 (b wins) or
+    0.5 (tie); the coefficients maximise the Bernoulli log-likelihood with those
+    fractional outcomes, unpenalised (the same estimate as a binomial GLM with a logit
+    link, e.g. statsmodels' ``GLM(y, X, family=Binomial())``). The result is
+    ``sigmoid(b0)``, the prediction at ``d = 0``.
+
+    Where that maximum does not exist the result is its limit or a stated fallback:
+    every pair with the same outcome gives that outcome (the plain win rate, 0 or 1);
+    lengths with no spread give the plain win rate (the slope has nothing to fit); and
+    pairs that the length difference separates perfectly (every longer output won, say)
+    send the unpenalised slope to infinity, so only then a ridge of 1e-2 on the slope
+    (none on the intercept) keeps the fit finite.
     """
     y = np.asarray(outcomes, dtype=float)
     d = np.asarray(length_diffs, dtype=float)
     if len(y) == 0:
         return math.nan
-    sd = float(d.std())
-    x = np.tanh(d / sd) if sd > 0 else np.zeros_like(d)
-    design = np.column_stack([np.ones_like(x), x])
-    beta = np.zeros(2)
-    ridge = np.diag([1e-4, 1e-2])
-    for _ in range(max_iter):
-        p = 1.0 / (1.0 + np.exp(-(design @ beta)))
-        grad = design.T @ (p - y) + ridge @ beta
-        hess = (design * (p * (1 - p))[:, None]).T @ design + ridge
-        step = np.linalg.solve(hess, grad)
-        beta -= step
-        if float(np.abs(step).max()) < 1e-10:
-            break
+    mean = float(y.mean())
+    sd = float(d.std(ddof=1)) if len(d) > 1 else 0.0
+    if mean in (0.0, 1.0) or sd == 0.0:
+        return mean
+    design = np.column_stack([np.ones_like(d), np.tanh(d / sd)])
+    beta = _logistic_fit(design, y, ridge=0.0)
+    if beta is None:  # separated by length: the unpenalised slope diverges
+        beta = _logistic_fit(design, y, ridge=1e-2)
+    if beta is None:
+        return math.nan
     return float(1.0 / (1.0 + math.exp(-beta[0])))
+
+
+def _logistic_fit(design: np.ndarray, y: np.ndarray, *, ridge: float) -> np.ndarray | None:
+    """Maximum-likelihood logistic coefficients for fractional outcomes (``ridge`` on the slope only).
+
+    scipy's trust-region Newton method with the exact gradient and Hessian; ``None`` when
+    it does not reach finite coefficients (a likelihood whose maximum is at infinity).
+    """
+    from scipy.optimize import minimize
+    from scipy.special import expit, log_expit
+
+    penalty = np.array([0.0, ridge])
+
+    def loss(beta: np.ndarray) -> float:
+        z = design @ beta
+        return float(-(y * log_expit(z) + (1 - y) * log_expit(-z)).sum() + 0.5 * (penalty * beta ** 2).sum())
+
+    def grad(beta: np.ndarray) -> np.ndarray:
+        return np.asarray(design.T @ (expit(design @ beta) - y) + penalty * beta)
+
+    def hess(beta: np.ndarray) -> np.ndarray:
+        p = expit(design @ beta)
+        return np.asarray((design * (p * (1 - p))[:, None]).T @ design + np.diag(penalty))
+
+    res = minimize(loss, np.zeros(design.shape[1]), jac=grad, hess=hess, method="trust-exact",
+                   options={"gtol": 1e-10, "maxiter": 500})
+    # Converged means a stationary point (the loss is convex): judged on the gradient itself, as
+    # trust-exact may stop on a step it cannot improve at the tolerance after reaching the optimum.
+    if not np.all(np.isfinite(res.x)) or float(np.abs(res.x).max()) > 30.0 \
+            or float(np.abs(grad(res.x)).max()) > 1e-7 * max(1.0, len(y)):
+        return None
+    return np.asarray(res.x)
