@@ -254,6 +254,8 @@ class JudgeSpec(_Strict):
     options: JudgeOptions = Field(default_factory=JudgeOptions)
     prompt_score: str | None = None
     prompt_pairwise: str | None = None
+    prompts: dict[Literal["score", "pairwise", "score_multiturn", "pairwise_multiturn"], str] | None = None
+    """Template per kind: inline text or a file relative to the suite (see judge/prompts.py)."""
     score: ScoreJudgeSpec | None = None
     pairwise: PairwiseJudgeSpec | None = None
 
@@ -328,9 +330,15 @@ class Case:
     tags: list[str] = field(default_factory=list)
     line: int | None = None
     source: str | None = None
+    turns: list[str] | None = None
+    """A multi-turn case's user messages, in order (``turns:``); None for a single-turn case."""
+    turn_references: list[str | None] | None = None
+    """A multi-turn case's reference answer per turn (None for a turn without one)."""
 
     @property
     def reference_display(self) -> Any:
+        if self.turn_references is not None:
+            return list(self.turn_references)
         if self.reference is None:
             return None
         return self.reference[0] if len(self.reference) == 1 else list(self.reference)
@@ -354,7 +362,12 @@ class Suite:
         return self.path.parent
 
     def render(self, case: Case) -> str | list[dict[str, str]]:
-        """The prompt for a case: text, or chat messages when the suite uses ``messages:``."""
+        """The prompt for a case: text, or chat messages when the suite uses ``messages:``.
+
+        For a multi-turn case this is its first turn (see :meth:`render_turn`).
+        """
+        if case.turns is not None:
+            return self.render_turn(case, [])
         values = _template_values(case)
         spec = self.spec
         if spec.messages is not None:
@@ -370,6 +383,27 @@ class Suite:
             return [{"role": "system", "content": spec.system.format_map(values)},
                     {"role": "user", "content": text}]
         return text
+
+
+    def render_turn(self, case: Case, answers: list[str]) -> list[dict[str, str]]:
+        """The chat messages for the next turn of a multi-turn case, after the model's ``answers``.
+
+        The suite's ``system:`` (if any) comes first; then each earlier user message with the
+        answer the model gave to it, then the next user message. Every turn is a new request
+        whose history holds the model's own earlier answers, so a cache keys it by them.
+        """
+        turns = case.turns or []
+        if len(answers) >= len(turns):
+            raise ValueError(f"case '{case.id}' has {len(turns)} turns; no turn follows answer "
+                             f"{len(answers)}")
+        msgs: list[dict[str, str]] = []
+        if self.spec.system is not None:
+            msgs.append({"role": "system", "content": self.spec.system.format_map(_template_values(case))})
+        for user, answer in zip(turns, answers, strict=False):
+            msgs.append({"role": "user", "content": user})
+            msgs.append({"role": "assistant", "content": answer})
+        msgs.append({"role": "user", "content": turns[len(answers)]})
+        return msgs
 
 
 def _template_values(case: Case) -> dict[str, Any]:
@@ -670,8 +704,11 @@ def build_cases(records: list[tuple[Any, int]], source: Path, fields_needed: lis
             raise SpecError(f"{what}; first at line {seen[cid]}. Give each case a unique 'id'",
                             path=src, line=line, key="id")
         seen[cid] = line
+        turns, turn_refs = _parse_turns(rec, cid, src, line) if "turns" in rec else (None, None)
         ref = rec.get("reference")
-        if ref is not None:
+        if turn_refs is not None:
+            ref = [turn_refs[-1]] if turn_refs[-1] is not None else None
+        elif ref is not None:
             if type(ref) is str:
                 ref = [ref]
             elif isinstance(ref, (int, float)) and not isinstance(ref, bool):
@@ -704,8 +741,29 @@ def build_cases(records: list[tuple[Any, int]], source: Path, fields_needed: lis
                           checks=suite_checks + own_checks if own_checks else suite_checks,
                           category=None if category is None else str(category),
                           difficulty=None if difficulty is None else str(difficulty),
-                          tags=[str(t) for t in tags], line=line, source=src))
+                          tags=[str(t) for t in tags], line=line, source=src, turns=turns,
+                          turn_references=turn_refs))
     return cases
+
+
+def _parse_turns(rec: dict[str, Any], cid: str, src: str,
+                 line: int) -> tuple[list[str], list[str | None] | None]:
+    """A multi-turn case's ``turns`` (user messages) and per-turn ``reference`` list, validated."""
+    turns = rec["turns"]
+    if not isinstance(turns, list) or not turns or not all(isinstance(t, str) and t.strip() for t in turns):
+        raise SpecError(f"case '{cid}': 'turns' must be a non-empty list of user messages (non-empty "
+                        f"strings), got {turns!r}", path=src, line=line, key="turns")
+    ref = rec.get("reference")
+    if ref is None:
+        return list(turns), None
+    if isinstance(ref, str) and len(turns) == 1:
+        ref = [ref]
+    if (not isinstance(ref, list) or len(ref) != len(turns)
+            or not all(r is None or isinstance(r, str) for r in ref)):
+        raise SpecError(f"case '{cid}': a case with {len(turns)} turns takes one reference per turn: "
+                        f"'reference' must be a list of {len(turns)} entries (a string, or null for a "
+                        f"turn without one), got {ref!r}", path=src, line=line, key="reference")
+    return list(turns), list(ref)
 
 
 def _missing_field(cid: str, name: str, fields: dict[str, Any], src: str, line: int) -> None:
@@ -877,6 +935,8 @@ def load_suite(path: Path, *, default_metrics: dict[str, Any] | None = None,
     cases = build_cases(records, source, uniq, suite_checks)
     if spec.prompt is None and spec.messages is None:
         _require_prompt_field(cases)
+    else:
+        _refuse_turns_with_template(cases, data, path)
     gates = parse_gates(spec.metrics or default_metrics or {}, data, path)
     gates += judge_gates(spec, defaults, data)
     kinds = section_keys()
@@ -910,9 +970,20 @@ def _check_gate_names(gates: list[Gate], spec: SuiteSpec, data: Any, path: Path)
 
 def _require_prompt_field(cases: list[Case]) -> None:
     for c in cases:
-        if "prompt" not in c.fields and "messages" not in c.fields:
-            raise SpecError(f"case '{c.id}': no 'prompt' (or 'messages') field, and the suite has no "
-                            f"'prompt:' template", path=c.source, line=c.line)
+        if c.turns is None and "prompt" not in c.fields and "messages" not in c.fields:
+            raise SpecError(f"case '{c.id}': no 'prompt' (or 'messages' or 'turns') field, and the suite "
+                            f"has no 'prompt:' template", path=c.source, line=c.line)
+
+
+def _refuse_turns_with_template(cases: list[Case], data: Any, path: Path) -> None:
+    """A multi-turn case's user messages are sent as written: a prompt template cannot apply to them."""
+    for c in cases:
+        if c.turns is not None:
+            key = "prompt" if "prompt" in data else "messages"
+            raise SpecError(f"case '{c.id}' has 'turns:', whose user messages are sent as written; the "
+                            f"suite's '{key}:' template cannot apply to them. Remove '{key}:' (use "
+                            f"'system:' for a system prompt) or put multi-turn cases in their own suite",
+                            path=str(path), line=line_of(data, (key,)), key=key)
 
 
 def _load_jsonl_suite(path: Path, default_metrics: dict[str, Any]) -> Suite:

@@ -69,12 +69,17 @@ class GateSkip(Exception):
 
 @dataclass(frozen=True)
 class BaselineRun:
-    """The comparison model's outputs for the suite's cases (first sample only)."""
+    """The comparison model's outputs for the suite's cases (first sample only).
+
+    ``turns`` holds, for each multi-turn case, the baseline's answer to every turn of
+    its own conversation (``outputs`` has the last one).
+    """
 
     name: str
     outputs: dict[str, str | None]
     error: str | None = None
     infos: dict[str, Any] = field(default_factory=dict)
+    turns: dict[str, list[str | None]] = field(default_factory=dict)
 
 
 @dataclass
