@@ -675,8 +675,12 @@ def _case_id(record: dict[str, Any]) -> str:
 
 
 def build_cases(records: list[tuple[Any, int]], source: Path, fields_needed: list[str],
-                suite_checks: list[Check]) -> list[Case]:
-    """Validate raw case records into :class:`Case` objects (kept lean: suites may hold 100k cases)."""
+                suite_checks: list[Check], *, template: str | None = None) -> list[Case]:
+    """Validate raw case records into :class:`Case` objects (kept lean: suites may hold 100k cases).
+
+    ``template``: the suite's prompt template key (``prompt``/``messages``), if it has one: a
+    multi-turn case cannot use it.
+    """
     cases: list[Case] = []
     seen: dict[str, int] = {}
     src = str(source)
@@ -705,6 +709,11 @@ def build_cases(records: list[tuple[Any, int]], source: Path, fields_needed: lis
                             path=src, line=line, key="id")
         seen[cid] = line
         turns, turn_refs = _parse_turns(rec, cid, src, line) if "turns" in rec else (None, None)
+        if turns is not None and template is not None:
+            raise SpecError(f"case '{cid}' has 'turns:', whose user messages are sent as written; the "
+                            f"suite's '{template}:' template cannot apply to them. Remove '{template}:' "
+                            f"(use 'system:' for a system prompt) or put multi-turn cases in their own "
+                            f"suite", path=src, line=line, key=template)
         ref = rec.get("reference")
         if turn_refs is not None:
             ref = [turn_refs[-1]] if turn_refs[-1] is not None else None
@@ -932,11 +941,10 @@ def load_suite(path: Path, *, default_metrics: dict[str, Any] | None = None,
     if not records:
         raise SpecError("the suite has no cases", path=str(source), line=line_of(data, ("cases",)))
     uniq = list(dict.fromkeys(needed))
-    cases = build_cases(records, source, uniq, suite_checks)
+    template = "prompt" if spec.prompt is not None else "messages" if spec.messages is not None else None
+    cases = build_cases(records, source, uniq, suite_checks, template=template)
     if spec.prompt is None and spec.messages is None:
         _require_prompt_field(cases)
-    else:
-        _refuse_turns_with_template(cases, data, path)
     gates = parse_gates(spec.metrics or default_metrics or {}, data, path)
     gates += judge_gates(spec, defaults, data)
     kinds = section_keys()
@@ -973,17 +981,6 @@ def _require_prompt_field(cases: list[Case]) -> None:
         if c.turns is None and "prompt" not in c.fields and "messages" not in c.fields:
             raise SpecError(f"case '{c.id}': no 'prompt' (or 'messages' or 'turns') field, and the suite "
                             f"has no 'prompt:' template", path=c.source, line=c.line)
-
-
-def _refuse_turns_with_template(cases: list[Case], data: Any, path: Path) -> None:
-    """A multi-turn case's user messages are sent as written: a prompt template cannot apply to them."""
-    for c in cases:
-        if c.turns is not None:
-            key = "prompt" if "prompt" in data else "messages"
-            raise SpecError(f"case '{c.id}' has 'turns:', whose user messages are sent as written; the "
-                            f"suite's '{key}:' template cannot apply to them. Remove '{key}:' (use "
-                            f"'system:' for a system prompt) or put multi-turn cases in their own suite",
-                            path=str(path), line=line_of(data, (key,)), key=key)
 
 
 def _load_jsonl_suite(path: Path, default_metrics: dict[str, Any]) -> Suite:
