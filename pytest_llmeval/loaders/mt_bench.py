@@ -66,10 +66,11 @@ def load(path: Path, options: dict[str, Any]) -> list[dict[str, Any]]:
         turns, category = rec["turns"], rec["category"]
         if not isinstance(turns, list) or not turns or not all(isinstance(t, str) and t for t in turns):
             raise SpecError(f"{FORMAT}: {where}: 'turns' must be a non-empty list of user messages, got "
-                            f"{turns!r}", path=str(path), line=line, key="turns")
+                            f"{turns!r}; expected {QUESTIONS_EXPECTED}", path=str(path), line=line,
+                            key="turns")
         if not isinstance(category, str) or not category:
-            raise SpecError(f"{FORMAT}: {where}: 'category' must be a non-empty string, got {category!r}",
-                            path=str(path), line=line, key="category")
+            raise SpecError(f"{FORMAT}: {where}: 'category' must be a non-empty string, got {category!r}; "
+                            f"expected {QUESTIONS_EXPECTED}", path=str(path), line=line, key="category")
         if keep is not None and category not in keep:
             continue
         case: dict[str, Any] = {"id": str(qid), "category": category, "turns": list(turns)}

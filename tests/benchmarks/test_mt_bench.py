@@ -34,9 +34,11 @@ def responder(request) -> str:
     if request.model != "fake-judge":
         return answer(request.model, request.messages)
     blocks = {m["label"]: m["body"] for m in BLOCK.finditer(request.messages[0]["content"])}
-    if "RESPONSE A" in blocks or any(k.startswith("ASSISTANT A") for k in blocks):
-        first = next(v for k, v in blocks.items() if k in ("RESPONSE A",) or "ASSISTANT A" in k and "JUDGE" in k)
-        return json.dumps({"reasoning": "the fine-tuned answer", "winner": "A" if "fake-model" in first else "B"})
+    shown_first = [v for k, v in blocks.items()
+                   if k == "RESPONSE A" or (k.startswith("ASSISTANT A,") and "JUDGE" in k)]
+    if shown_first:
+        winner = "A" if shown_first[0].startswith("fake-model") else "B"
+        return json.dumps({"reasoning": "the fine-tuned answer", "winner": winner})
     judged = next(v for k, v in blocks.items() if k == "RESPONSE" or "THE ANSWER TO JUDGE" in k)
     return json.dumps({"reasoning": "ok", "score": 8 if " turn 2 " in judged else 6})
 
