@@ -248,3 +248,20 @@ def test_turns_per_turn_rows_and_the_pairwise_turns_serial_and_xdist(evaldir, di
     assert win["value"] == 1.0 and win["n"] == 5
     turn_rows = [r for r in suite["categories"]["judge_score"] if r["kind"] == "turn"]
     assert [(r["category"], r["value"], r["n"]) for r in turn_rows] == [("turn 1", 4.0, 2), ("turn 2", 8.0, 2)]
+
+
+def test_the_output_cap_cuts_every_turn_s_answers_but_not_the_user_s_messages():
+    from pytest_llmeval.sanitize import cap_outputs
+
+    long_user, long_answer = "u" * 50, "a" * 50
+    case = CaseResult(id="a", prompt=[{"role": "user", "content": long_user},
+                                      {"role": "assistant", "content": long_answer},
+                                      {"role": "user", "content": long_user}], output=long_answer,
+                      turns=[TurnResult(long_user, long_answer, long_answer, long_user)])
+    capped = cap_outputs({"suites": [{"cases": [case.to_dict()]}]}, 10)
+    out = capped["suites"][0]["cases"][0]
+    turn = out["turns"][0]
+    assert turn["user"] == long_user and turn["reference"] == long_user
+    assert len(turn["output"]) < 50 and len(turn["baseline_output"]) < 50
+    assert out["prompt"][0]["content"] == long_user and len(out["prompt"][1]["content"]) < 50
+    assert capped["settings"]["output_cap"]["values_cut"] == 4
