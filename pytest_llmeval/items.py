@@ -78,7 +78,7 @@ class SuiteFile(pytest.File):
             refs.append(("judge.model", spec.judge.model, True))
             against = spec.judge.pairwise.against if spec.judge.pairwise is not None else "baseline"
             if against not in ("baseline", "reference"):  # 'reference': each case's reference answer
-                refs.append(("judge.pairwise.against", spec.judge.pairwise.against, False))
+                refs.append(("judge.pairwise.against", against, False))
         from pytest_llmeval.spec import line_of, load_yaml
 
         for key, value, judge in refs:

@@ -333,12 +333,12 @@ def run_pairwise_gate(judge: Judge, cases: Sequence[JudgeCase],
                                            c.reference, swap))
             games.append((c, None))
             continue
-        for k in range(len(c.turns)):  # MT-Bench: every turn is a game, judged in its own conversation
-            requests.append(CompareRequest(c.turns[k], c.turn_outputs[k] or "",
-                                           c.baseline_turn_outputs[k] or "", criteria, c.turn_reference(k),
-                                           swap, history_a=c.history(k, c.turn_outputs),
-                                           history_b=c.history(k, c.baseline_turn_outputs)))
-            games.append((c, k))
+        for t in range(len(c.turns)):  # MT-Bench: every turn is a game, judged in its own conversation
+            requests.append(CompareRequest(c.turns[t], c.turn_outputs[t] or "",
+                                           c.baseline_turn_outputs[t] or "", criteria, c.turn_reference(t),
+                                           swap, history_a=c.history(t, c.turn_outputs),
+                                           history_b=c.history(t, c.baseline_turn_outputs)))
+            games.append((c, t))
     outcomes = judge.compare_many(requests)
     per_case: dict[str, dict[str, Any]] = {}
     good: list[tuple[JudgeCase, int | None, PairVerdict]] = []
