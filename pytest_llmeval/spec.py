@@ -979,8 +979,9 @@ def _check_gate_names(gates: list[Gate], spec: SuiteSpec, data: Any, path: Path)
 def _require_prompt_field(cases: list[Case]) -> None:
     for c in cases:
         if c.turns is None and "prompt" not in c.fields and "messages" not in c.fields:
-            raise SpecError(f"case '{c.id}': no 'prompt' (or 'messages' or 'turns') field, and the suite "
-                            f"has no 'prompt:' template", path=c.source, line=c.line)
+            raise SpecError(f"case '{c.id}': no 'prompt' (or 'messages') field, and the suite has no "
+                            f"'prompt:' template (a conversation gives its user messages as 'turns')",
+                            path=c.source, line=c.line)
 
 
 def _load_jsonl_suite(path: Path, default_metrics: dict[str, Any]) -> Suite:
