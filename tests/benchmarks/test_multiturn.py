@@ -265,3 +265,66 @@ def test_the_output_cap_cuts_every_turn_s_answers_but_not_the_user_s_messages():
     assert len(turn["output"]) < 50 and len(turn["baseline_output"]) < 50
     assert out["prompt"][0]["content"] == long_user and len(out["prompt"][1]["content"]) < 50
     assert capped["settings"]["output_cap"]["values_cut"] == 4
+
+
+@pytest.mark.parametrize("scheme", ["openai", "anthropic"])
+def test_api_backends_send_the_conversation_as_messages(tmp_path, scheme):
+    pytest.importorskip(scheme)
+    from pytest_llmeval.models import load_model
+
+    suite = load_suite(suite_file(tmp_path, SUITE))
+    model = load_model(f"{scheme}:m", options={"api_key_env": None, "base_url": "http://127.0.0.1:9"},
+                       base_dir=tmp_path)
+    kw = model.unwrap().request_kwargs(GenerationRequest(suite.render_turn(suite.cases[0], ["2"])))
+    history = [m for m in kw["messages"] if m["role"] != "system"]
+    assert history == [{"role": "user", "content": "one plus one?"}, {"role": "assistant", "content": "2"},
+                       {"role": "user", "content": "times three?"}]
+    system = kw.get("system") or next(m["content"] for m in kw["messages"] if m["role"] == "system")
+    assert system == "Be brief."
+
+
+def test_a_suite_s_prompts_mapping_reaches_the_judge(evaldir, monkeypatch):  # noqa: F811
+    pytest.importorskip("openai")
+    from pytest_llmeval.testing.fake_server import FakeLLMServer
+
+    monkeypatch.setenv("FAKE_KEY", "sk-test")
+    evaldir.makepyfile(mtmodels=MODELS)
+    (evaldir.path / "prompts").mkdir()
+    (evaldir.path / "prompts" / "later_turn.txt").write_text(
+        "HOUSE RULES: grade the last answer.\n{conversation}\n{output_format}\n")
+
+    def judge(request) -> str:
+        return json.dumps({"reasoning": "ok", "score": 9 if "HOUSE RULES" in request.prompt else 5})
+
+    with FakeLLMServer(responder=judge) as server:
+        write(evaldir, "chat.eval.yaml", f"""
+            model: python:mtmodels:ft
+            cases:
+              - {{id: a, turns: ["one plus one?", "times three?"]}}
+            judge:
+              model: openai:fake-judge
+              options: {{base_url: "{server.openai_base_url}", api_key_env: FAKE_KEY}}
+              prompts: {{score_multiturn: prompts/later_turn.txt}}
+              score: {{}}
+            """)
+        result = evaldir.runpytest("-q", "--llmeval-json", "results.json")
+        texts = [r.prompt for r in server.log]
+    result.assert_outcomes(passed=2)
+    assert len(texts) == 2 and sum(t.startswith("HOUSE RULES") for t in texts) == 1
+    turns = results(evaldir)["suites"][0]["cases"][0]["judge"]["score"]["turns"]
+    assert [t["score"] for t in turns] == [5.0, 9.0]
+
+
+def test_an_unknown_prompts_kind_is_a_collection_error(evaldir):  # noqa: F811
+    write(evaldir, "chat.eval.yaml", """
+        cases:
+          - {id: a, turns: ["hi"]}
+        judge:
+          model: "python:x:y"
+          prompts: {score_multi_turn: x.txt}
+          score: {}
+        """)
+    result = evaldir.runpytest("-q")
+    result.stdout.fnmatch_lines(["*ERROR collecting chat.eval.yaml*", "chat.eval.yaml:5: invalid suite:",
+                                 "*judge.prompts.score_multi_turn*'score_multiturn'*"])
+    assert result.ret != 0
