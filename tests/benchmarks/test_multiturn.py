@@ -328,3 +328,20 @@ def test_an_unknown_prompts_kind_is_a_collection_error(evaldir):  # noqa: F811
     result.stdout.fnmatch_lines(["*ERROR collecting chat.eval.yaml*", "chat.eval.yaml:5: invalid suite:",
                                  "*judge.prompts.score_multi_turn*'score_multiturn'*"])
     assert result.ret != 0
+
+
+def test_the_contamination_gate_scans_a_conversation_s_user_messages_not_the_model_s_answers(tmp_path):
+    (tmp_path / "train.jsonl").write_text(json.dumps({"text": "alpha beta gamma delta epsilon"}) + "\n")
+    suite = load_suite(suite_file(tmp_path, """
+        cases:
+          - {id: leaked, turns: ["hello there", "alpha beta gamma delta epsilon"]}
+          - {id: clean, turns: ["hello there", "something else entirely here"]}
+        contamination: {train: [train.jsonl], n: 5, max_contaminated: 0}
+        """))
+
+    class Parrot(Recorder):
+        def generate(self, requests: list[GenerationRequest]) -> list[Any]:
+            return ["alpha beta gamma delta epsilon" for _ in requests]  # leaks in its answers only
+
+    gate = SuiteEvaluator(suite, Parrot()).run().gates["contamination"]
+    assert gate.aggregate.value == 1.0 and gate.aggregate.n == 2
