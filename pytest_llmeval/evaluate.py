@@ -41,7 +41,7 @@ Generated = list[list[tuple[GenerationOutcome, dict[str, Any]]]]
 
 
 @dataclass
-class Generation:
+class GenerationRun:
     """What one model generated for a list of cases.
 
     Attributes:
@@ -86,7 +86,7 @@ class SuiteEvaluator:
 
     # ------------------------------------------------------------------ generation
 
-    def _generate(self, model: Model, cases: Sequence[Case], repeat: int) -> Generation:
+    def _generate(self, model: Model, cases: Sequence[Case], repeat: int) -> GenerationRun:
         """Every case's samples; multi-turn cases in rounds (all first turns in one call, then all
         second turns...), each turn's history holding that sample's own earlier answers."""
         slots = [(ci, s) for ci in range(len(cases)) for s in range(repeat)]
@@ -125,7 +125,7 @@ class SuiteEvaluator:
                 pending = later
         finally:
             self.progress.finish()
-        return Generation(
+        return GenerationRun(
             samples=[[final[(ci, s)] for s in range(repeat)] for ci in range(len(cases))],
             turns=[[list(answers[(ci, s)]) for s in range(repeat)] for ci in range(len(cases))],
             records=[[r for s in range(repeat) for r in records[(ci, s)]] for ci in range(len(cases))])
@@ -145,7 +145,7 @@ class SuiteEvaluator:
         except Exception as exc:  # noqa: BLE001 - reported as the ERROR of every item of the suite
             outcome.fatal = exc
             return outcome
-        results = self._case_results(cases, generated.samples, generated)
+        results = self._case_results(cases, generated)
         outcome.cases = {r.id: r for r in results}
         baseline = self._baseline(cases, outcome, gates) if need_all else None
         ctx = GateContext(suite=suite, cases=cases, results=results, model_name=self.model.name,
@@ -227,13 +227,12 @@ class SuiteEvaluator:
             outcome.cases[case.id].baseline_output = outputs[case.id]
         return BaselineRun(name="reference", outputs=outputs, turns=turns)
 
-    def _case_results(self, cases: Sequence[Case], samples: Generated,
-                      generated: Generation) -> list[CaseResult]:
+    def _case_results(self, cases: Sequence[Case], generated: GenerationRun) -> list[CaseResult]:
         from pytest_llmeval.checks import run_check
         from pytest_llmeval.results import TurnResult
 
         results = []
-        for ci, (case, outs) in enumerate(zip(cases, samples, strict=True)):
+        for ci, (case, outs) in enumerate(zip(cases, generated.samples, strict=True)):
             texts = [o if isinstance(o, str) else None for o, _ in outs]
             errors = [o for o, _ in outs if not isinstance(o, str)]
             prompt = self.suite.render(case)

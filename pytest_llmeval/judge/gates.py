@@ -196,7 +196,7 @@ def run_score_gate(judge: Judge, cases: Sequence[JudgeCase], config: Mapping[str
             continue
         if c.turns:
             mean = sum(v.score for v in vs) / len(vs)
-            summary = replace(vs[-1], score=mean, rubric=None, reasoning=vs[-1].reasoning, greedy_score=None)
+            summary = replace(vs[-1], score=mean, rubric=None, greedy_score=None)
             per_case[c.id] = {"score": mean, "scale": list(summary.scale),
                               "turns": [v.to_dict() for v in vs]}
         else:
