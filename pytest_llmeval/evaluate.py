@@ -40,6 +40,22 @@ class SuiteOutcome:
 Generated = list[list[tuple[GenerationOutcome, dict[str, Any]]]]
 
 
+@dataclass
+class GenerationRun:
+    """What one model generated for a list of cases.
+
+    Attributes:
+        samples: per case, per sample: the final outcome (the last turn's answer, or the
+            exception that stopped the conversation) and its request record.
+        turns: per case, per sample: the answers of the turns that succeeded, in order.
+        records: per case: the request record of every request made (each sample, each turn).
+    """
+
+    samples: Generated
+    turns: list[list[list[str]]]
+    records: list[list[dict[str, Any]]]
+
+
 class SuiteEvaluator:
     """Evaluates one suite with ready models.
 
@@ -70,32 +86,64 @@ class SuiteEvaluator:
 
     # ------------------------------------------------------------------ generation
 
-    def _generate(self, model: Model, cases: Sequence[Case], repeat: int) -> Generated:
+    def _generate(self, model: Model, cases: Sequence[Case], repeat: int) -> GenerationRun:
+        """Every case's samples; multi-turn cases in rounds (all first turns in one call, then all
+        second turns...), each turn's history holding that sample's own earlier answers."""
         # ---- multiple choice: questions scored by log-likelihood are not generated (see that gate)
         from pytest_llmeval.gates.multiple_choice import without_generation
 
         scored = without_generation(self.suite)
         if scored:
             kept = [c for c in cases if c.id not in scored]
-            generated = iter(self._generate(model, kept, repeat) if kept else [])
-            return [[("", {"scoring": "loglikelihood"})] * repeat if c.id in scored else next(generated)
-                    for c in cases]
+            sub = self._generate(model, kept, repeat) if kept else GenerationRun([], [], [])
+            index = {c.id: i for i, c in enumerate(kept)}
+            none: tuple[GenerationOutcome, dict[str, Any]] = ("", {"scoring": "loglikelihood"})
+            return GenerationRun(
+                samples=[[none] * repeat if c.id in scored else sub.samples[index[c.id]] for c in cases],
+                turns=[[[] for _ in range(repeat)] if c.id in scored else sub.turns[index[c.id]]
+                       for c in cases],
+                records=[[] if c.id in scored else sub.records[index[c.id]] for c in cases])
         # ----
-        requests = []
-        for case in cases:
-            prompt = self.suite.render(case)
-            for s in range(repeat):
-                requests.append(GenerationRequest(prompt=prompt, params=self.params, sample=s,
-                                                  case_id=case.id))
-        self.progress.start(model.name, len(requests))
+        slots = [(ci, s) for ci in range(len(cases)) for s in range(repeat)]
+        answers: dict[tuple[int, int], list[str]] = {slot: [] for slot in slots}
+        records: dict[tuple[int, int], list[dict[str, Any]]] = {slot: [] for slot in slots}
+        final: dict[tuple[int, int], tuple[GenerationOutcome, dict[str, Any]]] = {}
+        n_turns = [len(c.turns) if c.turns is not None else 1 for c in cases]
+        self.progress.start(model.name, sum(n_turns[ci] for ci, _ in slots))
         try:
-            pairs = generate_with_info(model, requests, self.progress.advance)
+            pending = slots
+            while pending:
+                requests = []
+                for ci, s in pending:
+                    case = cases[ci]
+                    prompt = (self.suite.render_turn(case, answers[(ci, s)]) if case.turns is not None
+                              else self.suite.render(case))
+                    requests.append(GenerationRequest(prompt=prompt, params=self.params, sample=s,
+                                                      case_id=case.id))
+                pairs = generate_with_info(model, requests, self.progress.advance)
+                if len(pairs) != len(requests):
+                    raise LLMEvalError(f"model {model.name!r} returned {len(pairs)} outputs for "
+                                       f"{len(requests)} requests")
+                later = []
+                for slot, (out, info) in zip(pending, pairs, strict=True):
+                    records[slot].append(info)
+                    done = len(answers[slot]) + 1
+                    if isinstance(out, str) and done < n_turns[slot[0]]:
+                        answers[slot].append(out)
+                        later.append(slot)
+                        continue
+                    if isinstance(out, str):
+                        answers[slot].append(out)
+                    else:  # the conversation stops here: its later turns are never asked
+                        self.progress.advance(n_turns[slot[0]] - done)
+                    final[slot] = (out, info)
+                pending = later
         finally:
             self.progress.finish()
-        if len(pairs) != len(requests):
-            raise LLMEvalError(f"model {model.name!r} returned {len(pairs)} outputs for "
-                               f"{len(requests)} requests")
-        return [list(pairs[i * repeat:(i + 1) * repeat]) for i in range(len(cases))]
+        return GenerationRun(
+            samples=[[final[(ci, s)] for s in range(repeat)] for ci in range(len(cases))],
+            turns=[[list(answers[(ci, s)]) for s in range(repeat)] for ci in range(len(cases))],
+            records=[[r for s in range(repeat) for r in records[(ci, s)]] for ci in range(len(cases))])
 
     # ------------------------------------------------------------------ main
 
@@ -148,6 +196,9 @@ class SuiteEvaluator:
 
     def _baseline(self, cases: Sequence[Case], outcome: SuiteOutcome,
                   gates: list[Gate]) -> BaselineRun | None:
+        judge = self.suite.spec.judge
+        if judge is not None and judge.pairwise is not None and judge.pairwise.against == "reference":
+            return self._reference_baseline(cases, outcome)
         wants = self.suite.spec.baseline is not None or any(g.needs_baseline for g in gates)
         if not wants or self.baseline_provider is None:
             return None
@@ -163,26 +214,57 @@ class SuiteEvaluator:
             return BaselineRun(name=name, outputs={}, error=f"{type(exc).__name__}: {exc}"
                                if not isinstance(exc, LLMEvalError) else str(exc))
         outputs: dict[str, str | None] = {}
-        for case, outs in zip(cases, generated, strict=True):
+        turns: dict[str, list[str | None]] = {}
+        for ci, (case, outs) in enumerate(zip(cases, generated.samples, strict=True)):
             o = outs[0][0]
             text = o if isinstance(o, str) else None
             outputs[case.id] = text
             outcome.cases[case.id].baseline_output = text
-        return BaselineRun(name=name, outputs=outputs, model=model)
+            if case.turns is not None:
+                answers = _padded(generated.turns[ci][0], len(case.turns))
+                turns[case.id] = answers
+                for turn, answer in zip(outcome.cases[case.id].turns, answers, strict=True):
+                    turn.baseline_output = answer
+        return BaselineRun(name=name, outputs=outputs, turns=turns, model=model)
 
-    def _case_results(self, cases: Sequence[Case], generated: Generated) -> list[CaseResult]:
+    def _reference_baseline(self, cases: Sequence[Case], outcome: SuiteOutcome) -> BaselineRun:
+        """``pairwise: {against: reference}``: each case's reference answer is the other side."""
+        outputs: dict[str, str | None] = {}
+        turns: dict[str, list[str | None]] = {}
+        for case in cases:
+            if case.turns is not None:
+                turns[case.id] = list(case.turn_references or [None] * len(case.turns))
+                outputs[case.id] = turns[case.id][-1]
+                for turn, ref in zip(outcome.cases[case.id].turns, turns[case.id], strict=True):
+                    turn.baseline_output = ref
+            else:
+                outputs[case.id] = case.reference[0] if case.reference else None
+            outcome.cases[case.id].baseline_output = outputs[case.id]
+        return BaselineRun(name="reference", outputs=outputs, turns=turns)
+
+    def _case_results(self, cases: Sequence[Case], generated: GenerationRun) -> list[CaseResult]:
         from pytest_llmeval.checks import run_check
+        from pytest_llmeval.results import TurnResult
 
         results = []
-        for case, outs in zip(cases, generated, strict=True):
+        for ci, (case, outs) in enumerate(zip(cases, generated.samples, strict=True)):
             texts = [o if isinstance(o, str) else None for o, _ in outs]
             errors = [o for o, _ in outs if not isinstance(o, str)]
-            res = CaseResult(id=case.id, prompt=self.suite.render(case), output=texts[0],
+            prompt = self.suite.render(case)
+            turn_results: list[TurnResult] = []
+            if case.turns is not None:
+                answers = generated.turns[ci][0]
+                # the conversation the last answer replied to (as far as it got)
+                prompt = self.suite.render_turn(case, answers[:len(case.turns) - 1])
+                refs = case.turn_references or [None] * len(case.turns)
+                turn_results = [TurnResult(user=u, output=a, reference=r) for u, a, r in
+                                zip(case.turns, _padded(answers, len(case.turns)), refs, strict=True)]
+            res = CaseResult(id=case.id, prompt=prompt, output=texts[0],
                              reference=case.reference_display, category=case.category,
                              difficulty=case.difficulty, tags=list(case.tags),
                              fields={k: v for k, v in case.fields.items()
                                      if isinstance(v, (str, int, float, bool)) or v is None},
-                             requests=[info for _, info in outs])
+                             requests=generated.records[ci], turns=turn_results)
             if len(texts) > 1:
                 res.samples = texts
             if errors:
@@ -215,6 +297,11 @@ class SuiteEvaluator:
                     res.status = "failed"
             results.append(res)
         return results
+
+
+def _padded(answers: list[str], n: int) -> list[str | None]:
+    """A conversation's answers, with None for the turns never reached (an earlier turn failed)."""
+    return [*answers, *[None] * (n - len(answers))]
 
 
 def ordered(gates: Sequence[Gate]) -> list[Gate]:

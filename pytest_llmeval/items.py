@@ -76,8 +76,9 @@ class SuiteFile(pytest.File):
         refs = [("model", spec.model, False), ("baseline", spec.baseline, False)]
         if spec.judge is not None:
             refs.append(("judge.model", spec.judge.model, True))
-            if spec.judge.pairwise is not None and spec.judge.pairwise.against != "baseline":
-                refs.append(("judge.pairwise.against", spec.judge.pairwise.against, False))
+            against = spec.judge.pairwise.against if spec.judge.pairwise is not None else "baseline"
+            if against not in ("baseline", "reference"):  # 'reference': each case's reference answer
+                refs.append(("judge.pairwise.against", against, False))
         from pytest_llmeval.spec import line_of, load_yaml
 
         for key, value, judge in refs:
@@ -133,7 +134,7 @@ class SuiteFile(pytest.File):
             jspec = spec.judge
             assert jspec is not None
             options = jspec.options.model_dump(exclude_none=True)
-            for key in ("prompt_score", "prompt_pairwise"):
+            for key in ("prompt_score", "prompt_pairwise", "prompts"):
                 if getattr(jspec, key) is not None:
                     options[key] = getattr(jspec, key)
             try:

@@ -83,12 +83,37 @@ class AggregateResult:
 
 
 @dataclass
+class TurnResult:
+    """One turn of a multi-turn case: the user's message, each model's answer, the turn's reference.
+
+    The evaluated model and the baseline each hold their own conversation: a turn's
+    ``baseline_output`` answers a history made of the baseline's earlier answers.
+    """
+
+    user: str
+    output: str | None
+    baseline_output: str | None = None
+    reference: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"user": self.user, "output": self.output, "baseline_output": self.baseline_output,
+                "reference": self.reference}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TurnResult:
+        return cls(user=d.get("user", ""), output=d.get("output"), baseline_output=d.get("baseline_output"),
+                   reference=d.get("reference"))
+
+
+@dataclass
 class CaseResult:
     """One case: its prompt, outputs, reference and scores.
 
     ``outputs`` maps model name to output text (``output`` is the evaluated
     model's, kept at top level for readability). With ``repeat: k`` the
-    samples live in ``samples`` and ``output`` is the first.
+    samples live in ``samples`` and ``output`` is the first. A multi-turn case
+    records every turn in ``turns`` (first sample); ``output`` is the last turn's
+    answer and ``prompt`` the conversation that last answer replied to.
     """
 
     id: str
@@ -111,8 +136,11 @@ class CaseResult:
     extra: dict[str, Any] = field(default_factory=dict)
     """Per-case data of gate kinds, keyed by kind (e.g. code execution results)."""
     requests: list[dict[str, Any]] = field(default_factory=list)
-    """One record per generated sample: ``latency_s``, ``input_tokens``, ``output_tokens``,
-    ``cost_usd`` and ``cached`` (a replayed answer: excluded from latency, its cost reported apart)."""
+    """One record per generated request (each sample, and each turn of a multi-turn case): ``latency_s``,
+    ``input_tokens``, ``output_tokens``, ``cost_usd`` and ``cached`` (a replayed answer: excluded from
+    latency, its cost reported apart)."""
+    turns: list[TurnResult] = field(default_factory=list)
+    """A multi-turn case's turns, in order (empty for a single-turn case)."""
 
     def to_dict(self) -> dict[str, Any]:
         # Written out (not dataclasses.asdict, which deep-copies): one of these per case and per run.
@@ -123,13 +151,16 @@ class CaseResult:
             "tags": list(self.tags), "baseline_output": self.baseline_output,
             "samples": list(self.samples), "judge": dict(self.judge), "fields": dict(self.fields),
             "generation_error": self.generation_error, "extra": dict(self.extra),
-            "requests": list(self.requests),
+            "requests": list(self.requests), "turns": [t.to_dict() for t in self.turns],
         })
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CaseResult:
         known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in d.items() if k in known})
+        fields = {k: v for k, v in d.items() if k in known}
+        fields["turns"] = [t if isinstance(t, TurnResult) else TurnResult.from_dict(t)
+                           for t in fields.get("turns") or []]
+        return cls(**fields)
 
 
 @dataclass

@@ -105,9 +105,11 @@ def cap_outputs(data: dict[str, Any], max_chars: int) -> dict[str, Any]:
 
     Every string in a case's ``output``, ``baseline_output``, ``samples``, ``error``,
     ``checks`` and ``judge`` longer than ``max_chars`` is cut (with the count of
-    characters cut appended); prompts, references and fields (the suite's own data)
-    are kept whole. The cap is recorded as ``settings["output_cap"] = {"max_chars": N,
-    "values_cut": k, "chars_cut": c}`` so the file says it is not complete.
+    characters cut appended), and so are a multi-turn case's answers (each turn's
+    ``output`` and ``baseline_output``, and the assistant messages of its ``prompt``);
+    prompts, references and fields (the suite's own data) are kept whole. The cap is
+    recorded as ``settings["output_cap"] = {"max_chars": N, "values_cut": k, "chars_cut": c}``
+    so the file says it is not complete.
 
     Args:
         data: a results dict (``RunResult.to_dict()``); it is not modified.
@@ -143,6 +145,13 @@ def cap_outputs(data: dict[str, Any], max_chars: int) -> dict[str, Any]:
             for key in _CAPPED_CASE_KEYS:
                 if key in case:
                     case[key] = walk(case[key])
+            if isinstance(case.get("turns"), list):
+                case["turns"] = [{k: walk(v) if k in ("output", "baseline_output") else v
+                                  for k, v in t.items()} if isinstance(t, dict) else t for t in case["turns"]]
+            if isinstance(case.get("prompt"), list):
+                case["prompt"] = [{**m, "content": walk(m.get("content"))}
+                                  if isinstance(m, dict) and m.get("role") == "assistant" else m
+                                  for m in case["prompt"]]
             cases.append(case)
         suite["cases"] = cases
         suites.append(suite)

@@ -254,6 +254,8 @@ class JudgeSpec(_Strict):
     options: JudgeOptions = Field(default_factory=JudgeOptions)
     prompt_score: str | None = None
     prompt_pairwise: str | None = None
+    prompts: dict[Literal["score", "pairwise", "score_multiturn", "pairwise_multiturn"], str] | None = None
+    """Template per kind: inline text or a file relative to the suite (see judge/prompts.py)."""
     score: ScoreJudgeSpec | None = None
     pairwise: PairwiseJudgeSpec | None = None
 
@@ -329,9 +331,15 @@ class Case:
     tags: list[str] = field(default_factory=list)
     line: int | None = None
     source: str | None = None
+    turns: list[str] | None = None
+    """A multi-turn case's user messages, in order (``turns:``); None for a single-turn case."""
+    turn_references: list[str | None] | None = None
+    """A multi-turn case's reference answer per turn (None for a turn without one)."""
 
     @property
     def reference_display(self) -> Any:
+        if self.turn_references is not None:
+            return list(self.turn_references)
         if self.reference is None:
             return None
         return self.reference[0] if len(self.reference) == 1 else list(self.reference)
@@ -357,9 +365,14 @@ class Suite:
         return self.path.parent
 
     def render(self, case: Case) -> str | list[dict[str, str]]:
-        """The prompt for a case: text, or chat messages when the suite uses ``messages:``."""
+        """The prompt for a case: text, or chat messages when the suite uses ``messages:``.
+
+        For a multi-turn case this is its first turn (see :meth:`render_turn`).
+        """
         if self.prompts is not None and case.id in self.prompts:
             return self.prompts[case.id]
+        if case.turns is not None:
+            return self.render_turn(case, [])
         values = _template_values(case)
         spec = self.spec
         if spec.messages is not None:
@@ -375,6 +388,27 @@ class Suite:
             return [{"role": "system", "content": spec.system.format_map(values)},
                     {"role": "user", "content": text}]
         return text
+
+
+    def render_turn(self, case: Case, answers: list[str]) -> list[dict[str, str]]:
+        """The chat messages for the next turn of a multi-turn case, after the model's ``answers``.
+
+        The suite's ``system:`` (if any) comes first; then each earlier user message with the
+        answer the model gave to it, then the next user message. Every turn is a new request
+        whose history holds the model's own earlier answers, so a cache keys it by them.
+        """
+        turns = case.turns or []
+        if len(answers) >= len(turns):
+            raise ValueError(f"case '{case.id}' has {len(turns)} turns; no turn follows answer "
+                             f"{len(answers)}")
+        msgs: list[dict[str, str]] = []
+        if self.spec.system is not None:
+            msgs.append({"role": "system", "content": self.spec.system.format_map(_template_values(case))})
+        for user, answer in zip(turns, answers, strict=False):
+            msgs.append({"role": "user", "content": user})
+            msgs.append({"role": "assistant", "content": answer})
+        msgs.append({"role": "user", "content": turns[len(answers)]})
+        return msgs
 
 
 def _template_values(case: Case) -> dict[str, Any]:
@@ -646,8 +680,12 @@ def _case_id(record: dict[str, Any]) -> str:
 
 
 def build_cases(records: list[tuple[Any, int]], source: Path, fields_needed: list[str],
-                suite_checks: list[Check]) -> list[Case]:
-    """Validate raw case records into :class:`Case` objects (kept lean: suites may hold 100k cases)."""
+                suite_checks: list[Check], *, template: str | None = None) -> list[Case]:
+    """Validate raw case records into :class:`Case` objects (kept lean: suites may hold 100k cases).
+
+    ``template``: the suite's prompt template key (``prompt``/``messages``), if it has one: a
+    multi-turn case cannot use it.
+    """
     cases: list[Case] = []
     seen: dict[str, int] = {}
     src = str(source)
@@ -675,8 +713,16 @@ def build_cases(records: list[tuple[Any, int]], source: Path, fields_needed: lis
             raise SpecError(f"{what}; first at line {seen[cid]}. Give each case a unique 'id'",
                             path=src, line=line, key="id")
         seen[cid] = line
+        turns, turn_refs = _parse_turns(rec, cid, src, line) if "turns" in rec else (None, None)
+        if turns is not None and template is not None:
+            raise SpecError(f"case '{cid}' has 'turns:', whose user messages are sent as written; the "
+                            f"suite's '{template}:' template cannot apply to them. Remove '{template}:' "
+                            f"(use 'system:' for a system prompt) or put multi-turn cases in their own "
+                            f"suite", path=src, line=line, key=template)
         ref = rec.get("reference")
-        if ref is not None:
+        if turn_refs is not None:
+            ref = [turn_refs[-1]] if turn_refs[-1] is not None else None
+        elif ref is not None:
             if type(ref) is str:
                 ref = [ref]
             elif isinstance(ref, (int, float)) and not isinstance(ref, bool):
@@ -709,8 +755,29 @@ def build_cases(records: list[tuple[Any, int]], source: Path, fields_needed: lis
                           checks=suite_checks + own_checks if own_checks else suite_checks,
                           category=None if category is None else str(category),
                           difficulty=None if difficulty is None else str(difficulty),
-                          tags=[str(t) for t in tags], line=line, source=src))
+                          tags=[str(t) for t in tags], line=line, source=src, turns=turns,
+                          turn_references=turn_refs))
     return cases
+
+
+def _parse_turns(rec: dict[str, Any], cid: str, src: str,
+                 line: int) -> tuple[list[str], list[str | None] | None]:
+    """A multi-turn case's ``turns`` (user messages) and per-turn ``reference`` list, validated."""
+    turns = rec["turns"]
+    if not isinstance(turns, list) or not turns or not all(isinstance(t, str) and t.strip() for t in turns):
+        raise SpecError(f"case '{cid}': 'turns' must be a non-empty list of user messages (non-empty "
+                        f"strings), got {turns!r}", path=src, line=line, key="turns")
+    ref = rec.get("reference")
+    if ref is None:
+        return list(turns), None
+    if isinstance(ref, str) and len(turns) == 1:
+        ref = [ref]
+    if (not isinstance(ref, list) or len(ref) != len(turns)
+            or not all(r is None or isinstance(r, str) for r in ref)):
+        raise SpecError(f"case '{cid}': a case with {len(turns)} turns takes one reference per turn: "
+                        f"'reference' must be a list of {len(turns)} entries (a string, or null for a "
+                        f"turn without one), got {ref!r}", path=src, line=line, key="reference")
+    return list(turns), list(ref)
 
 
 def _missing_field(cid: str, name: str, fields: dict[str, Any], src: str, line: int) -> None:
@@ -890,7 +957,8 @@ def load_suite(path: Path, *, default_metrics: dict[str, Any] | None = None,
     if not records:
         raise SpecError("the suite has no cases", path=str(source), line=line_of(data, ("cases",)))
     uniq = list(dict.fromkeys(needed))
-    cases = build_cases(records, source, uniq, suite_checks)
+    template = "prompt" if spec.prompt is not None else "messages" if spec.messages is not None else None
+    cases = build_cases(records, source, uniq, suite_checks, template=template)
     gates = parse_gates(spec.metrics or default_metrics or {}, data, path)
     gates += judge_gates(spec, defaults, data)
     kinds = section_keys()
@@ -936,9 +1004,10 @@ def _check_gate_names(gates: list[Gate], spec: SuiteSpec, data: Any, path: Path)
 
 def _require_prompt_field(cases: list[Case]) -> None:
     for c in cases:
-        if "prompt" not in c.fields and "messages" not in c.fields:
+        if c.turns is None and "prompt" not in c.fields and "messages" not in c.fields:
             raise SpecError(f"case '{c.id}': no 'prompt' (or 'messages') field, and the suite has no "
-                            f"'prompt:' template", path=c.source, line=c.line)
+                            f"'prompt:' template (a conversation gives its user messages as 'turns')",
+                            path=c.source, line=c.line)
 
 
 def _load_jsonl_suite(path: Path, default_metrics: dict[str, Any]) -> Suite:

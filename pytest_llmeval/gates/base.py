@@ -69,7 +69,11 @@ class GateSkip(Exception):
 
 @dataclass(frozen=True)
 class BaselineRun:
-    """The comparison model's outputs for the suite's cases (first sample only)."""
+    """The comparison model's outputs for the suite's cases (first sample only).
+
+    ``turns`` holds, for each multi-turn case, the baseline's answer to every turn of
+    its own conversation (``outputs`` has the last one).
+    """
 
     name: str
     outputs: dict[str, str | None]
@@ -77,6 +81,7 @@ class BaselineRun:
     infos: dict[str, Any] = field(default_factory=dict)
     model: Any = None
     """The loaded comparison model, for kinds that score it directly (multiple-choice log-likelihoods)."""
+    turns: dict[str, list[str | None]] = field(default_factory=dict)
 
 
 @dataclass

@@ -78,8 +78,8 @@ class ContaminationGate(Gate):
 
         spec: ContaminationSpec = self.spec
         by_id = ctx.by_id
-        payload = [{**c.fields, "id": c.id, "text": prompt_text(by_id[c.id].prompt),
-                    "reference": c.reference[0] if c.reference else None} for c in ctx.cases]
+        payload = [{**c.fields, "id": c.id, "text": _case_text(c, by_id[c.id].prompt),
+                    "reference": _case_reference(c)} for c in ctx.cases]
         limit = spec.max_contaminated_fraction if spec.max_contaminated_fraction is not None \
             else (spec.max_contaminated or 0)
         agg = self.aggregate(threshold=float(limit), op="max")
@@ -96,6 +96,17 @@ class ContaminationGate(Gate):
         agg.details.update(dict(res.details) if isinstance(res.details, dict) else {})
         agg.details["fraction"] = res.n_contaminated / res.n_cases if res.n_cases else 0.0
         return GateOutcome(agg, message="" if res.passed else res.message)
+
+
+def _case_text(case: Any, prompt: Any) -> str:
+    """The case's own text: a conversation's user messages (never the model's answers in its history)."""
+    return "\n\n".join(case.turns) if case.turns is not None else prompt_text(prompt)
+
+
+def _case_reference(case: Any) -> str | None:
+    if case.turn_references is not None:
+        return "\n\n".join(r for r in case.turn_references if r) or None
+    return case.reference[0] if case.reference else None
 
 
 def prompt_text(prompt: Any) -> str:

@@ -3,6 +3,12 @@
 The judge scores every output; the gate is the mean score with a bootstrap
 interval. ``case_min`` adds a per-case check (a safety case must score at least 7),
 which fails that case's item.
+
+A multi-turn case is graded as MT-Bench grades it: each turn gets its own score,
+turn 1 judged alone and each later turn with the conversation before it (and each
+turn's reference, when the case gives one); the case's score is the mean of its
+turns, and ``case_min`` applies to every turn. The outcome carries one row per case
+category and, for multi-turn cases, one per turn.
 """
 
 from __future__ import annotations
@@ -42,14 +48,29 @@ class ScoreJudgeSpec(GateSpec):
 
 
 def judge_cases(ctx: GateContext) -> list[Any]:
+    """The judge's view of each case: prompt, outputs, reference, category and, for a multi-turn
+    case, every turn of both conversations."""
     from pytest_llmeval.gates.contamination import prompt_text
     from pytest_llmeval.judge.gates import JudgeCase
 
     by_id = ctx.by_id
     baseline = ctx.baseline.outputs if ctx.baseline is not None else {}
-    return [JudgeCase(id=c.id, prompt=prompt_text(by_id[c.id].prompt), output=by_id[c.id].output,
-                      baseline_output=baseline.get(c.id),
-                      reference=c.reference[0] if c.reference else None) for c in ctx.cases]
+    baseline_turns = ctx.baseline.turns if ctx.baseline is not None else {}
+    out = []
+    for c in ctx.cases:
+        res = by_id[c.id]
+        turns: dict[str, Any] = {}
+        if c.turns is not None:
+            n = len(c.turns)
+            turns = {"turns": tuple(c.turns),
+                     "turn_outputs": tuple(t.output for t in res.turns) if res.turns else (None,) * n,
+                     "baseline_turn_outputs": tuple(baseline_turns.get(c.id) or (None,) * n),
+                     "turn_references": tuple(c.turn_references or (None,) * n)}
+        out.append(JudgeCase(id=c.id, prompt=prompt_text(res.prompt), output=res.output,
+                             baseline_output=baseline.get(c.id),
+                             reference=c.reference[0] if c.reference else None, category=c.category,
+                             **turns))
+    return out
 
 
 def judged(gate: Gate, ctx: GateContext, run: Any, key: str) -> GateOutcome:
@@ -82,7 +103,8 @@ def judged(gate: Gate, ctx: GateContext, run: Any, key: str) -> GateOutcome:
             by_id[cid].judge[key] = info
     agg = res.aggregate
     agg.kind = gate.kind
-    return GateOutcome(agg, message=res.message if agg.passed is False or agg.error else "")
+    return GateOutcome(agg, categories=list(res.categories),
+                       message=res.message if agg.passed is False or agg.error else "")
 
 
 @register_gate

@@ -4,6 +4,11 @@ The judge compares the model's and the baseline's outputs case by case, in both
 orders when ``swap`` is on (a disagreement counts as a tie). The gate is the win
 rate (W + T/2)/n with a bootstrap interval; ``min_lc_win_rate`` also gates the
 length-controlled win rate, so a model cannot win by writing longer answers.
+
+``against`` is ``baseline`` (the suite's baseline model), another model reference, or
+``reference``: each case's reference answer is the other side (AlpacaEval's method of
+comparing with a reference model's outputs). A multi-turn case is one game per turn,
+each judged in its own conversation (both conversations up to that turn), as MT-Bench does.
 """
 
 from __future__ import annotations

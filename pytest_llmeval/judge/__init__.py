@@ -42,7 +42,7 @@ def load_judge(ref: str, *, options: Mapping[str, Any] | None = None, base_dir: 
     Args:
         ref: ``openai:<model>``, ``anthropic:<model>``, ``hf:<dir>``,
             ``python:module:function``, ``similarity:`` or ``similarity:<dir>``.
-        options: judge options (``scale``, ``rubric``, ``swap``, ``prompt_score``,
+        options: judge options (``scale``, ``rubric``, ``swap``, ``prompts``, ``prompt_score``,
             ``prompt_pairwise``, ``max_new_tokens``, ``temperature``, ...); for LLM
             judges, any other option goes to the model backend (``base_url``,
             ``concurrency``, ...).

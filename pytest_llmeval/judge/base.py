@@ -17,25 +17,47 @@ from pytest_llmeval.errors import ConfigError, JudgeError
 from pytest_llmeval.judge.verdicts import OrderVerdict, PairVerdict, ScoreVerdict, combine_orders
 from pytest_llmeval.models.base import Prompt, messages_to_text
 
-COMMON_OPTIONS = ("scale", "rubric", "swap", "prompt_score", "prompt_pairwise")
+COMMON_OPTIONS = ("scale", "rubric", "swap", "prompt_score", "prompt_pairwise", "prompts")
 DEFAULT_SCALE = (1, 10)
 DEFAULT_RUBRIC_SCALE = (1, 5)
 
 
 @dataclass(frozen=True)
+class Turn:
+    """An earlier turn of a conversation: the user's message, the answer given to it, its reference.
+
+    A judge sees these before the turn it judges, so that a follow-up answer is judged in
+    the context it replied to (MT-Bench's second-turn grading).
+    """
+
+    user: str
+    answer: str
+    reference: str | None = None
+
+
+@dataclass(frozen=True)
 class ScoreRequest:
-    """One output to score. ``rubric`` overrides the judge's rubric for this request."""
+    """One output to score. ``rubric`` overrides the judge's rubric for this request.
+
+    ``history``: the conversation's earlier turns (empty for a single-turn case); ``prompt``
+    is then the last user message and ``response`` the answer to judge.
+    """
 
     prompt: Prompt
     response: str
     criteria: str | None = None
     reference: str | Sequence[str] | None = None
     rubric: Mapping[str, str] | None = None
+    history: Sequence[Turn] = ()
 
 
 @dataclass(frozen=True)
 class CompareRequest:
-    """One pair to compare. ``swap`` overrides the judge's ``swap`` option for this request."""
+    """One pair to compare. ``swap`` overrides the judge's ``swap`` option for this request.
+
+    ``history_a``/``history_b``: the earlier turns of each side's own conversation (the same
+    user messages, each side's own answers); empty for a single-turn case.
+    """
 
     prompt: Prompt
     a: str
@@ -43,6 +65,8 @@ class CompareRequest:
     criteria: str | None = None
     reference: str | Sequence[str] | None = None
     swap: bool | None = None
+    history_a: Sequence[Turn] = ()
+    history_b: Sequence[Turn] = ()
 
 
 @dataclass(frozen=True)
@@ -55,11 +79,12 @@ class ScoreItem:
     reference: str | Sequence[str] | None
     scale: tuple[int, int]
     rubric: Mapping[str, str] | None
+    history: tuple[Turn, ...] = ()
 
 
 @dataclass(frozen=True)
 class OrderItem:
-    """One presentation order of a pair: ``first`` is shown as Response A."""
+    """One presentation order of a pair: ``first`` is shown as Response A (with its own history)."""
 
     prompt: str
     first_text: str
@@ -67,6 +92,8 @@ class OrderItem:
     first: Literal["a", "b"]
     criteria: str | None
     reference: str | Sequence[str] | None
+    first_history: tuple[Turn, ...] = ()
+    second_history: tuple[Turn, ...] = ()
 
 
 def check_options(options: Mapping[str, Any], known: Sequence[str], where: str) -> None:
@@ -134,7 +161,7 @@ class Judge:
         rubric = parse_rubric(req.rubric) if req.rubric is not None else self.rubric
         scale = self.scale or (DEFAULT_RUBRIC_SCALE if rubric else DEFAULT_SCALE)
         return ScoreItem(messages_to_text(req.prompt), req.response, req.criteria,
-                         req.reference, scale, rubric)
+                         req.reference, scale, rubric, tuple(req.history))
 
     def score(self, prompt: Prompt, response: str, criteria: str | None = None,
               reference: str | Sequence[str] | None = None) -> ScoreVerdict:
@@ -165,9 +192,10 @@ class Judge:
         for r in requests:
             prompt = messages_to_text(r.prompt)
             start = len(items)
-            items.append(OrderItem(prompt, r.a, r.b, "a", r.criteria, r.reference))
+            ha, hb = tuple(r.history_a), tuple(r.history_b)
+            items.append(OrderItem(prompt, r.a, r.b, "a", r.criteria, r.reference, ha, hb))
             if self.swap if r.swap is None else r.swap:
-                items.append(OrderItem(prompt, r.b, r.a, "b", r.criteria, r.reference))
+                items.append(OrderItem(prompt, r.b, r.a, "b", r.criteria, r.reference, hb, ha))
             spans.append((start, len(items)))
         outcomes = self._order_batch(items) if items else []
         results: list[PairVerdict | BaseException] = []

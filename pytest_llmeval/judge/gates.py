@@ -12,12 +12,12 @@ from __future__ import annotations
 import difflib
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from pytest_llmeval import numbers
 from pytest_llmeval.errors import ConfigError
-from pytest_llmeval.judge.base import CompareRequest, Judge, ScoreRequest, parse_rubric
+from pytest_llmeval.judge.base import CompareRequest, Judge, ScoreRequest, Turn, parse_rubric
 from pytest_llmeval.judge.pairwise import pair_stats
 from pytest_llmeval.judge.verdicts import PairVerdict, ScoreVerdict
 from pytest_llmeval.results import AggregateResult
@@ -35,13 +35,31 @@ SHOW_CHARS = 600
 
 @dataclass(frozen=True)
 class JudgeCase:
-    """What a judge gate needs of one case."""
+    """What a judge gate needs of one case.
+
+    A multi-turn case also carries its user messages (``turns``), the model's answer to
+    each (``turn_outputs``), the baseline's answers in its own conversation
+    (``baseline_turn_outputs``) and each turn's reference (``turn_references``);
+    ``output``/``baseline_output`` are then the last answers.
+    """
 
     id: str
     prompt: str
     output: str | None
     baseline_output: str | None = None
     reference: str | Sequence[str] | None = None
+    category: str | None = None
+    turns: tuple[str, ...] = ()
+    turn_outputs: tuple[str | None, ...] = ()
+    baseline_turn_outputs: tuple[str | None, ...] = ()
+    turn_references: tuple[str | None, ...] = ()
+
+    def turn_reference(self, k: int) -> str | None:
+        return self.turn_references[k] if k < len(self.turn_references) else None
+
+    def history(self, k: int, answers: Sequence[str | None]) -> tuple[Turn, ...]:
+        """The turns before turn ``k`` (0-based), with the given side's answers."""
+        return tuple(Turn(self.turns[j], answers[j] or "", self.turn_reference(j)) for j in range(k))
 
 
 @dataclass
@@ -53,11 +71,14 @@ class JudgeGateResult:
             verdict could not be obtained).
         per_case: JSON-able verdict per case id (for ``CaseResult.judge``).
         message: readable report: value, interval, n, threshold, evidence.
+        categories: breakdown rows: one per case category (``kind="category"``) and,
+            for multi-turn cases, one per turn (``kind="turn"``, category ``"turn 1"``...).
     """
 
     aggregate: AggregateResult
     per_case: dict[str, dict[str, Any]] = field(default_factory=dict)
     message: str = ""
+    categories: list[AggregateResult] = field(default_factory=list)
 
 
 def _validated(model: type[Any], config: Any, where: str) -> Any:
@@ -135,21 +156,54 @@ def run_score_gate(judge: Judge, cases: Sequence[JudgeCase], config: Mapping[str
     level = gate_conf if gate_conf is not None else confidence
     rubric = parse_rubric(spec.rubric, f"{where}.rubric")
     criteria = spec.criteria
-    judged = [c for c in cases if c.output is not None]
-    outcomes = judge.score_many([ScoreRequest(c.prompt, c.output or "", criteria, c.reference,
-                                              rubric) for c in judged])
-    per_case: dict[str, dict[str, Any]] = {}
-    failed: list[tuple[str, BaseException | str]] = [
-        (c.id, "the model produced no output for this case (its generation failed)")
-        for c in cases if c.output is None]
-    good: list[tuple[JudgeCase, ScoreVerdict]] = []
-    for case, out in zip(judged, outcomes, strict=True):
-        if isinstance(out, BaseException):
-            failed.append((case.id, out))
-            per_case[case.id] = {"error": str(out)}
+    requests: list[ScoreRequest] = []
+    owners: list[JudgeCase] = []
+    failed: list[tuple[str, BaseException | str]] = []
+    for c in cases:
+        if c.turns:
+            missing = [k + 1 for k, o in enumerate(c.turn_outputs) if o is None]
+            if missing or len(c.turn_outputs) != len(c.turns):
+                failed.append((c.id, f"the model produced no answer to turn {missing[0] if missing else 1} "
+                                     f"(its generation failed)"))
+                continue
+            for k in range(len(c.turns)):
+                requests.append(ScoreRequest(c.turns[k], c.turn_outputs[k] or "", criteria,
+                                             c.turn_reference(k), rubric,
+                                             history=c.history(k, c.turn_outputs)))
+                owners.append(c)
+        elif c.output is None:
+            failed.append((c.id, "the model produced no output for this case (its generation failed)"))
         else:
-            good.append((case, out))
-            per_case[case.id] = out.to_dict()
+            requests.append(ScoreRequest(c.prompt, c.output, criteria, c.reference, rubric))
+            owners.append(c)
+    outcomes = judge.score_many(requests)
+    per_case: dict[str, dict[str, Any]] = {}
+    verdicts: dict[str, list[ScoreVerdict]] = {}
+    broken: dict[str, str] = {}
+    for case, out in zip(owners, outcomes, strict=True):
+        if case.id in broken:
+            continue
+        if isinstance(out, BaseException):
+            turn = f"turn {len(verdicts.get(case.id, [])) + 1}: " if case.turns else ""
+            broken[case.id] = f"{turn}{out}"
+            failed.append((case.id, f"{turn}{out}"))
+            verdicts.pop(case.id, None)
+        else:
+            verdicts.setdefault(case.id, []).append(out)
+    good: list[tuple[JudgeCase, ScoreVerdict, list[ScoreVerdict]]] = []
+    for c in cases:
+        vs = verdicts.get(c.id)
+        if not vs:
+            continue
+        if c.turns:
+            mean = sum(v.score for v in vs) / len(vs)
+            summary = replace(vs[-1], score=mean, rubric=None, greedy_score=None)
+            per_case[c.id] = {"score": mean, "scale": list(summary.scale),
+                              "turns": [v.to_dict() for v in vs]}
+        else:
+            summary = vs[0]
+            per_case[c.id] = summary.to_dict()
+        good.append((c, summary, vs))
     for case_id, err in failed:
         per_case.setdefault(case_id, {"error": str(err)})
     agg = AggregateResult(name=name, value=None, n=len(good), threshold=threshold,
@@ -162,38 +216,88 @@ def run_score_gate(judge: Judge, cases: Sequence[JudgeCase], config: Mapping[str
         agg.error = _error_text(failed)
         agg.details["n_errors"] = len(failed)
         return JudgeGateResult(agg, per_case, agg.error)
-    scores = [v.score for _, v in good]
+    scores = [v.score for _, v, _ in good]
     est = bootstrap_mean(scores, level, seed=seed)
     agg.value, agg.ci = est.value, (est.low, est.high)
     agg.passed = clears(est, threshold, "min", gate_conf) if threshold is not None else None
     scale = good[0][1].scale
     if spec.case_min is not None:
-        below = [c.id for c, v in good if v.score < spec.case_min]
+        # a multi-turn case must reach the minimum on every turn
+        lowest_of = {c.id: min(t.score for t in vs) for c, _, vs in good}
         agg.details["case_min"] = spec.case_min
-        agg.details["below_case_min"] = below
-        for c, v in good:
-            per_case[c.id]["case_min_passed"] = v.score >= spec.case_min
+        agg.details["below_case_min"] = [c.id for c, _, _ in good if lowest_of[c.id] < spec.case_min]
+        for c, _, _ in good:
+            per_case[c.id]["case_min_passed"] = lowest_of[c.id] >= spec.case_min
+            per_case[c.id]["min_turn_score"] = lowest_of[c.id]
     if spec.max_regression is not None:
         agg.details["max_regression"] = spec.max_regression
+    all_verdicts = [t for _, _, vs in good for t in vs]
     agg.details.update({
         "mean": est.value, "scale": list(scale),
         "histogram": {str(k): v for k, v in sorted(Counter(round(s) for s in scores).items())},
     })
-    if any(v.rubric for _, v in good):
-        names = list(good[0][1].rubric or {})
+    if any(v.rubric for v in all_verdicts):
+        names = list(next(v.rubric for v in all_verdicts if v.rubric) or {})
         agg.details["rubric_means"] = {
-            name: sum((v.rubric or {}).get(name, 0.0) for _, v in good) / len(good)
+            name: sum((v.rubric or {}).get(name, 0.0) for v in all_verdicts) / len(all_verdicts)
             for name in names}
+    rows = _category_rows(name, "judge_score", [(c.category, v.score) for c, v, _ in good], level, seed)
+    by_turn: dict[int, list[float]] = {}
+    for c, _, vs in good:
+        for k, v in enumerate(vs if c.turns else ()):
+            by_turn.setdefault(k + 1, []).append(v.score)
+    rows += _turn_rows(name, "judge_score", by_turn, level, seed)
+    if by_turn:
+        agg.details["turn_means"] = {str(k): sum(v) / len(v) for k, v in sorted(by_turn.items())}
     head = _verdict_line("judge_score", est.value, (est.low, est.high), est.n, level,
                          threshold, gate_conf, agg.passed, "mean score")
     lowest = sorted(good, key=lambda cv: cv[1].score)[:SHOW_CASES]
-    lines = [head, f"lowest-scored cases (scale {scale[0]}-{scale[1]}):"]
-    for case, v in lowest:
+    lines = [head]
+    if by_turn:
+        lines.append("mean score by turn: " + ", ".join(
+            f"turn {k} {sum(v) / len(v):.2f} (n={len(v)})" for k, v in sorted(by_turn.items())))
+    lines.append(f"lowest-scored cases (scale {scale[0]}-{scale[1]}):")
+    for case, v, vs in lowest:
         lines.append(f"  case[{case.id}] score {v.score:g}")
+        if case.turns:
+            for k, t in enumerate(vs):
+                lines.append(f"    turn {k + 1} (score {t.score:g}) user:\n"
+                             f"{_indent(_excerpt(case.turns[k]))}")
+                lines.append(f"    turn {k + 1} answer:\n{_indent(_excerpt(case.turn_outputs[k]))}")
+                lines.append(f"    turn {k + 1} judge's reasoning:\n{_indent(t.reasoning or '<none>')}")
+            continue
         lines.append(f"    prompt:\n{_indent(_excerpt(case.prompt))}")
         lines.append(f"    output:\n{_indent(_excerpt(case.output))}")
         lines.append(f"    judge's reasoning:\n{_indent(v.reasoning or '<none>')}")
-    return JudgeGateResult(agg, per_case, "\n".join(lines))
+    return JudgeGateResult(agg, per_case, "\n".join(lines), rows)
+
+
+def _category_rows(name: str, kind: str, values: Sequence[tuple[str | None, float]], level: float,
+                   seed: int) -> list[AggregateResult]:
+    """One row per case category: the mean of its cases' values with a bootstrap interval."""
+    groups: dict[str, list[float]] = {}
+    for category, value in values:
+        if category is not None:
+            groups.setdefault(category, []).append(value)
+    rows = []
+    for category in sorted(groups):
+        est = bootstrap_mean(groups[category], level, seed=seed)
+        rows.append(AggregateResult(name=name, value=est.value, ci=(est.low, est.high), n=est.n,
+                                    kind="category", method="bootstrap", category=category,
+                                    details={"gate_kind": kind}))
+    return rows
+
+
+def _turn_rows(name: str, kind: str, by_turn: Mapping[int, Sequence[float]], level: float,
+               seed: int) -> list[AggregateResult]:
+    """One row per turn of the multi-turn cases (``category`` "turn 1", "turn 2"...)."""
+    rows = []
+    for k in sorted(by_turn):
+        est = bootstrap_mean(list(by_turn[k]), level, seed=seed)
+        rows.append(AggregateResult(name=name, value=est.value, ci=(est.low, est.high), n=est.n,
+                                    kind="turn", method="bootstrap", category=f"turn {k}",
+                                    details={"turn": k, "gate_kind": kind}))
+    return rows
 
 
 def run_pairwise_gate(judge: Judge, cases: Sequence[JudgeCase],
@@ -217,25 +321,50 @@ def run_pairwise_gate(judge: Judge, cases: Sequence[JudgeCase],
     swap = spec.swap
     criteria = spec.criteria
     name = name or f"win_rate[{model_name}>{baseline_name}]"
-    judged = [c for c in cases if c.output is not None and c.baseline_output is not None]
-    outcomes = judge.compare_many([
-        CompareRequest(c.prompt, c.output or "", c.baseline_output or "", criteria, c.reference,
-                       swap) for c in judged])
-    per_case: dict[str, dict[str, Any]] = {}
+    requests: list[CompareRequest] = []
+    games: list[tuple[JudgeCase, int | None]] = []
     failed: list[tuple[str, BaseException | str]] = []
     for c in cases:
-        if c.output is None or c.baseline_output is None:
-            who = model_name if c.output is None else baseline_name
-            failed.append((c.id, f"{who} produced no output for this case (its generation failed)"))
-    good: list[tuple[JudgeCase, PairVerdict]] = []
-    for case, out in zip(judged, outcomes, strict=True):
+        why = _missing_pair(c, model_name, baseline_name)
+        if why is not None:
+            failed.append((c.id, why))
+            continue
+        if not c.turns:
+            requests.append(CompareRequest(c.prompt, c.output or "", c.baseline_output or "", criteria,
+                                           c.reference, swap))
+            games.append((c, None))
+            continue
+        for t in range(len(c.turns)):  # MT-Bench: every turn is a game, judged in its own conversation
+            requests.append(CompareRequest(c.turns[t], c.turn_outputs[t] or "",
+                                           c.baseline_turn_outputs[t] or "", criteria, c.turn_reference(t),
+                                           swap, history_a=c.history(t, c.turn_outputs),
+                                           history_b=c.history(t, c.baseline_turn_outputs)))
+            games.append((c, t))
+    outcomes = judge.compare_many(requests)
+    per_case: dict[str, dict[str, Any]] = {}
+    good: list[tuple[JudgeCase, int | None, PairVerdict]] = []
+    broken: set[str] = set()
+    for (case, k), out in zip(games, outcomes, strict=True):
+        if case.id in broken:
+            continue
         if isinstance(out, BaseException):
-            failed.append((case.id, out))
+            broken.add(case.id)
+            failed.append((case.id, f"turn {k + 1}: {out}" if k is not None else out))
         else:
-            good.append((case, out))
-            per_case[case.id] = {"verdict": _outcome(out), "model": model_name,
-                                 "baseline": baseline_name, **out.to_dict(),
-                                 "reasoning": out.reasoning}
+            good.append((case, k, out))
+    good = [g for g in good if g[0].id not in broken]
+    for case, k, v in good:
+        record = {"verdict": _outcome(v), "model": model_name, "baseline": baseline_name, **v.to_dict(),
+                  "reasoning": v.reasoning}
+        if k is None:
+            per_case[case.id] = record
+        else:
+            per_case.setdefault(case.id, {"model": model_name, "baseline": baseline_name,
+                                          "turns": []})["turns"].append(record)
+    for rec in per_case.values():
+        if "turns" in rec:  # the case's verdict: the side that won more of its turns
+            net = sum({"win": 1, "loss": -1}.get(t["verdict"], 0) for t in rec["turns"])
+            rec["verdict"] = "win" if net > 0 else "loss" if net < 0 else "tie"
     for case_id, err in failed:
         per_case[case_id] = {"error": str(err)}
     agg = AggregateResult(name=name, value=None, n=len(good), threshold=threshold, op="min",
@@ -249,12 +378,24 @@ def run_pairwise_gate(judge: Judge, cases: Sequence[JudgeCase],
         agg.error = _error_text(failed)
         agg.details["n_errors"] = len(failed)
         return JudgeGateResult(agg, per_case, agg.error)
-    stats = pair_stats([v for _, v in good])
+    stats = pair_stats([v for _, _, v in good])
     est = win_rate(stats.wins, stats.losses, stats.ties, level, seed=seed)
     p_value = sign_test(stats.wins, stats.losses)
     agg.value, agg.ci = est.value, (est.low, est.high)
     agg.passed = clears(est, threshold, "min", gate_conf) if threshold is not None else None
     agg.details.update({**stats.to_dict(), "sign_test_p": p_value})
+    value_of = {"A": 1.0, "B": 0.0}
+    multi = any(k is not None for _, k, _ in good)
+    rows: list[AggregateResult] = []
+    if multi:
+        agg.details["n_games"] = len(good)
+        agg.details["n_cases"] = len({c.id for c, _, _ in good})
+        by_turn: dict[int, list[float]] = {}
+        for _, k, v in good:
+            by_turn.setdefault((k or 0) + 1, []).append(value_of.get(v.winner, 0.5))
+        rows = _category_rows(name, "win_rate", [(c.category, value_of.get(v.winner, 0.5))
+                                                 for c, _, v in good], level, seed)
+        rows += _turn_rows(name, "win_rate", by_turn, level, seed)
     lc = stats.to_dict().get("lc_win_rate")
     if spec.min_lc_win_rate is not None:
         agg.details["min_lc_win_rate"] = spec.min_lc_win_rate
@@ -267,24 +408,51 @@ def run_pairwise_gate(judge: Judge, cases: Sequence[JudgeCase],
         agg.passed = lc_ok if agg.passed is None else (agg.passed and lc_ok)
     if spec.max_regression is not None:
         agg.details["max_regression"] = spec.max_regression
+    what = "win rate (W + T/2)/n over every judged turn" if multi else "win rate (W + T/2)/n"
     head = _verdict_line(name, est.value, (est.low, est.high), est.n, level, threshold,
-                         gate_conf, agg.passed, "win rate (W + T/2)/n")
+                         gate_conf, agg.passed, what)
     lines = [head, _stats_line(stats.to_dict(), p_value)]
     if spec.min_lc_win_rate is not None:
         lines.append(f"length-controlled win rate {numbers.number(lc)} must be >= "
                      f"{numbers.threshold(spec.min_lc_win_rate)}: "
                      f"{'passed' if agg.details['lc_passed'] else 'FAILED'}")
-    lost = [(c, v) for c, v in good if v.winner == "B"]
+    lost = [(c, k, v) for c, k, v in good if v.winner == "B"]
     if lost:
-        lines.append(f"cases {model_name} lost ({len(lost)}"
+        lines.append(f"{'turns' if multi else 'cases'} {model_name} lost ({len(lost)}"
                      + (f", first {SHOW_CASES} shown" if len(lost) > SHOW_CASES else "") + "):")
-    for case, v in lost[:SHOW_CASES]:
-        lines.append(f"  case[{case.id}]")
-        lines.append(f"    prompt:\n{_indent(_excerpt(case.prompt))}")
-        lines.append(f"    {model_name}:\n{_indent(_excerpt(case.output))}")
-        lines.append(f"    {baseline_name}:\n{_indent(_excerpt(case.baseline_output))}")
+    for case, k, v in lost[:SHOW_CASES]:
+        if k is None:
+            lines.append(f"  case[{case.id}]")
+            lines.append(f"    prompt:\n{_indent(_excerpt(case.prompt))}")
+            lines.append(f"    {model_name}:\n{_indent(_excerpt(case.output))}")
+            lines.append(f"    {baseline_name}:\n{_indent(_excerpt(case.baseline_output))}")
+        else:
+            lines.append(f"  case[{case.id}] turn {k + 1}")
+            lines.append(f"    user:\n{_indent(_excerpt(case.turns[k]))}")
+            lines.append(f"    {model_name}:\n{_indent(_excerpt(case.turn_outputs[k]))}")
+            lines.append(f"    {baseline_name}:\n{_indent(_excerpt(case.baseline_turn_outputs[k]))}")
         lines.append(f"    judge's reasoning:\n{_indent(v.reasoning or '<none>')}")
-    return JudgeGateResult(agg, per_case, "\n".join(lines))
+    return JudgeGateResult(agg, per_case, "\n".join(lines), rows)
+
+
+def _missing_pair(c: JudgeCase, model_name: str, baseline_name: str) -> str | None:
+    """Why a case cannot be compared (a side has no answer), or None."""
+    if baseline_name == "reference":
+        ref_missing = (any(o is None for o in c.baseline_turn_outputs) if c.turns
+                       else c.baseline_output is None)
+        if ref_missing:
+            return "the case has no reference answer to compare with (pairwise against: reference)"
+    if c.turns:
+        for who, outs in ((model_name, c.turn_outputs), (baseline_name, c.baseline_turn_outputs)):
+            missing = [k + 1 for k, o in enumerate(outs) if o is None]
+            if missing or len(outs) != len(c.turns):
+                turn = missing[0] if missing else 1
+                return f"{who} produced no answer to turn {turn} (its generation failed)"
+        return None
+    if c.output is None or c.baseline_output is None:
+        who = model_name if c.output is None else baseline_name
+        return f"{who} produced no output for this case (its generation failed)"
+    return None
 
 
 def _outcome(v: PairVerdict) -> str:

@@ -88,8 +88,10 @@ class LLMJudge(Judge):
             close()
 
     def _score_batch(self, items: Sequence[ScoreItem]) -> list[ScoreVerdict | BaseException]:
-        texts = [self.prompts.render_score(i.prompt, i.response, i.criteria, i.reference,
-                                           i.scale, i.rubric) for i in items]
+        texts = [self.prompts.render_score_multiturn(i.history, i.prompt, i.response, i.criteria,
+                                                     i.reference, i.scale, i.rubric) if i.history else
+                 self.prompts.render_score(i.prompt, i.response, i.criteria, i.reference, i.scale, i.rubric)
+                 for i in items]
         parsers: list[Callable[[str], ScoreVerdict]] = [
             partial(parse_score, scale=it.scale, rubric=list(it.rubric) if it.rubric else None)
             for it in items]
@@ -100,8 +102,12 @@ class LLMJudge(Judge):
         return results
 
     def _order_batch(self, items: Sequence[OrderItem]) -> list[OrderVerdict | BaseException]:
-        texts = [self.prompts.render_pairwise(i.prompt, i.first_text, i.second_text, i.criteria,
-                                              i.reference) for i in items]
+        texts = [self.prompts.render_pairwise_multiturn(i.prompt, i.first_text, i.second_text,
+                                                        i.first_history, i.second_history, i.criteria,
+                                                        i.reference)
+                 if i.first_history or i.second_history else
+                 self.prompts.render_pairwise(i.prompt, i.first_text, i.second_text, i.criteria, i.reference)
+                 for i in items]
         parsers: list[Callable[[str], OrderVerdict]] = [
             partial(parse_pair, first=it.first) for it in items]
         return self._ask(texts, parsers, [PAIR_FORMAT] * len(items))

@@ -3,12 +3,15 @@
 The function is called once per verdict as ``fn(kind, **fields)``:
 
 - ``kind == "score"``: fields ``prompt``, ``response``, ``criteria``, ``reference``,
-  ``scale`` (``(lo, hi)``) and ``rubric`` (a dict or None). Return a number on
+  ``scale`` (``(lo, hi)``), ``rubric`` (a dict or None) and ``history`` (the earlier
+  turns of a multi-turn case, ``[{"user", "answer", "reference"}, ...]``; empty for a
+  single-turn case, and then ``prompt`` is the last user message). Return a number on
   the scale, ``{"score": x, "reasoning": "..."}``, with a rubric
   ``{"scores": {name: x, ...}, "reasoning": "..."}``, or such an object as JSON text.
 - ``kind == "compare"``: fields ``prompt``, ``response_a``, ``response_b`` (in the
   order shown; with ``swap`` on, each pair is asked twice, swapped),
-  ``criteria``, ``reference``. Return ``"A"``, ``"B"``, ``"tie"``,
+  ``criteria``, ``reference``, ``history_a`` and ``history_b`` (each side's earlier
+  turns, as ``history``). Return ``"A"``, ``"B"``, ``"tie"``,
   ``{"winner": ..., "reasoning": ...}`` or that object as JSON text.
 
 Only the fields the function's signature accepts are passed (all of them when
@@ -31,7 +34,7 @@ from typing import Any
 
 from pytest_llmeval.errors import ConfigError, JudgeError
 from pytest_llmeval.importing import import_target
-from pytest_llmeval.judge.base import COMMON_OPTIONS, Judge, OrderItem, ScoreItem, check_options
+from pytest_llmeval.judge.base import COMMON_OPTIONS, Judge, OrderItem, ScoreItem, Turn, check_options
 from pytest_llmeval.judge.verdicts import (
     WINNERS,
     OrderVerdict,
@@ -41,7 +44,7 @@ from pytest_llmeval.judge.verdicts import (
     parse_score,
 )
 
-PYTHON_OPTIONS = tuple(o for o in COMMON_OPTIONS if not o.startswith("prompt_")) + ("concurrency",)
+PYTHON_OPTIONS = tuple(o for o in COMMON_OPTIONS if not o.startswith("prompt")) + ("concurrency",)
 
 
 class PythonJudge(Judge):
@@ -93,7 +96,8 @@ class PythonJudge(Judge):
     def _score_batch(self, items: Sequence[ScoreItem]) -> list[ScoreVerdict | BaseException]:
         calls = [{"prompt": i.prompt, "response": i.response, "criteria": i.criteria,
                   "reference": i.reference, "scale": i.scale,
-                  "rubric": dict(i.rubric) if i.rubric else None} for i in items]
+                  "rubric": dict(i.rubric) if i.rubric else None, "history": _turns(i.history)}
+                 for i in items]
         results: list[ScoreVerdict | BaseException] = []
         for item, value in zip(items, self._call_all("score", calls), strict=True):
             results.append(self._wrap(value, partial(_to_score, item=item)))
@@ -101,7 +105,9 @@ class PythonJudge(Judge):
 
     def _order_batch(self, items: Sequence[OrderItem]) -> list[OrderVerdict | BaseException]:
         calls = [{"prompt": i.prompt, "response_a": i.first_text, "response_b": i.second_text,
-                  "criteria": i.criteria, "reference": i.reference} for i in items]
+                  "criteria": i.criteria, "reference": i.reference,
+                  "history_a": _turns(i.first_history), "history_b": _turns(i.second_history)}
+                 for i in items]
         results: list[OrderVerdict | BaseException] = []
         for item, value in zip(items, self._call_all("compare", calls), strict=True):
             results.append(self._wrap(value, partial(_to_order, item=item)))
@@ -118,6 +124,10 @@ class PythonJudge(Judge):
         except VerdictError as exc:
             return JudgeError(f"judge function {self.name!r} returned an invalid verdict: {exc}",
                               raw=repr(value))
+
+
+def _turns(history: Sequence[Turn]) -> list[dict[str, Any]]:
+    return [{"user": t.user, "answer": t.answer, "reference": t.reference} for t in history]
 
 
 def _number(value: Any, lo: int, hi: int, what: str) -> float:

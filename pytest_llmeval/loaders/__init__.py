@@ -35,6 +35,8 @@ Loader = Callable[[Path, dict[str, Any]], list[dict[str, Any]]]
 LOADERS: dict[str, str] = {
     "mmlu": "pytest_llmeval.loaders.mmlu:load",
     "hf_export": "pytest_llmeval.loaders.hf_export:load",
+    "mt_bench": "pytest_llmeval.loaders.mt_bench:load",
+    "alpaca_eval": "pytest_llmeval.loaders.alpaca_eval:load",
 }
 
 
