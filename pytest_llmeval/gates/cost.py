@@ -29,6 +29,7 @@ class CostSpec(GateSpec):
 
 @register_gate
 class CostGate(Gate):
+    recomputable = True
     kind = "cost"
     section = "cost"
     Spec = CostSpec
