@@ -471,6 +471,8 @@ class LLMEvalSession:
                 f"split over the shards are partial here; 'llmeval merge' of every shard's results file "
                 f"decides them")
             total -= len(partial)
+            if not total:
+                return
         if not skipped and not errored:
             terminalreporter.write_line(f"llmeval: {total} gates evaluated, 0 not evaluated")
             return
