@@ -197,6 +197,7 @@ def _merge_split(file: str, pieces: list[tuple[str, SuiteResult]], settings: dic
         raise MergeError(f"{file} was split over shards and its gates are recomputed from its suite file, "
                          f"which is not at {path}: run llmeval merge in the run's rootdir or pass --rootdir")
     shard = settings.get("shard") or {}
+    _load_conftests(rootdir, path)
     try:
         suite = load_suite(path, default_metrics=parse_metric_shorthand(list(shard.get("metrics") or [])),
                            defaults={"model": settings.get("model"), "baseline": settings.get("baseline")})
@@ -278,6 +279,37 @@ def _merge_split(file: str, pieces: list[tuple[str, SuiteResult]], settings: dic
     if small and small not in merged.warnings:
         merged.warnings.append(small)
     return merged
+
+
+_LOADED_CONFTESTS: set[Path] = set()
+
+
+def _load_conftests(rootdir: Path, suite_path: Path) -> None:
+    """Import the ``conftest.py`` files from the rootdir down to the suite, as pytest does, so that
+    gate kinds registered there (``@register_gate``) are known to the merge."""
+    import importlib.util
+    import sys
+
+    root = rootdir.resolve()
+    folder = suite_path.resolve().parent
+    chain = [folder, *folder.parents]
+    dirs = [d for d in chain if d == root or root in d.parents]
+    for d in reversed(dirs):
+        conftest = d / "conftest.py"
+        if not conftest.is_file() or conftest in _LOADED_CONFTESTS:
+            continue
+        _LOADED_CONFTESTS.add(conftest)
+        name = f"_llmeval_merge_conftest_{len(_LOADED_CONFTESTS)}"
+        spec = importlib.util.spec_from_file_location(name, conftest)
+        if spec is None or spec.loader is None:
+            continue
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:  # noqa: BLE001 - a user's file: name it and stop
+            raise MergeError(f"{conftest} could not be imported (it may register gate kinds the merge "
+                             f"needs): {type(exc).__name__}: {exc}") from None
 
 
 # ----------------------------------------------------------------------------- replayed verdicts

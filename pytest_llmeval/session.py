@@ -42,6 +42,7 @@ class LLMEvalSession:
         self.shard: Any = None
         self.durations: dict[str, float] | None = None
         self._shard_plan: Any = None
+        self._shard_collected = 0
         self._file_seconds: dict[str, float] = {}
         self.cache_max_bytes: int | None = None
 
@@ -119,6 +120,7 @@ class LLMEvalSession:
             return
         from pytest_llmeval.items import shard_items
 
+        self._shard_collected = len(items)
         kept, dropped, self._shard_plan = shard_items(items, self.shard, self.durations)
         if dropped:
             config.hook.pytest_deselected(items=dropped)
@@ -329,6 +331,9 @@ class LLMEvalSession:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if self.is_worker:
             return
+        if self.shard is not None and exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED \
+                and self._shard_collected:
+            session.exitstatus = pytest.ExitCode.OK  # there were tests: the other shards run them
         self._store_durations()
         self._prune_cache()
         # A shard writes its results file even with nothing to do, so that the merge sees every shard.
