@@ -61,9 +61,9 @@ class LLMEvalSession:
         max_cases = self.option("llmeval_max_cases")
         if max_cases is not None and max_cases < 1:
             raise pytest.UsageError(f"--llmeval-max-cases: expected a positive integer, got {max_cases!r}")
+        self._validate_shard_options()
         if self.compare_enabled():
             self.old_run()
-        self._validate_shard_options()
         self.cache_max_bytes = self._cache_max_size()
 
     def _validate_shard_options(self) -> None:
