@@ -105,7 +105,9 @@ def test_case_shards_under_xdist_merge_to_the_serial_run(project: pytest.Pyteste
     assert gate_records(load(project.path / "merged.json")) == gate_records(load(project.path / "full.json"))
 
 
-def test_durations_are_stored_and_used(project: pytest.Pytester) -> None:
+def test_durations_are_stored_and_used(pytester: pytest.Pytester) -> None:
+    make_project(pytester, n_qa=6, n_short=3)
+    project = pytester
     res = _run(project, "--llmeval-shard", "1/2", "--llmeval-store-durations", "durations.json",
                "--llmeval-json", "d1.json")
     res.stdout.fnmatch_lines(["*durations written to durations.json*"])
