@@ -67,9 +67,6 @@ class LLMEvalSession:
         self.cache_max_bytes = self._cache_max_size()
 
     def _validate_shard_options(self) -> None:
-        from pytest_llmeval.errors import ConfigError
-        from pytest_llmeval.sharding import load_durations, parse_shard
-
         value = self.option("llmeval_shard")
         cases = bool(self.option("llmeval_shard_cases"))
         if value is None:
@@ -77,6 +74,9 @@ class LLMEvalSession:
                 which = "--llmeval-shard-cases" if cases else "--llmeval-durations"
                 raise pytest.UsageError(f"{which} needs --llmeval-shard K/N (this job's shard K of N)")
             return
+        from pytest_llmeval.errors import ConfigError
+        from pytest_llmeval.sharding import load_durations, parse_shard
+
         try:
             self.shard = parse_shard(value, cases=cases)
             if self.option("llmeval_durations"):
@@ -91,9 +91,6 @@ class LLMEvalSession:
 
     def _cache_max_size(self) -> int | None:
         """``[tool.llmeval] cache_max_size`` (or ini ``llmeval_cache_max_size``) in bytes, or None."""
-        from pytest_llmeval.cache import parse_size
-        from pytest_llmeval.errors import ConfigError
-
         value: Any = self.config.getini("llmeval_cache_max_size") or None
         where = "ini llmeval_cache_max_size"
         pyproject = self.rootdir / "pyproject.toml"
@@ -102,11 +99,14 @@ class LLMEvalSession:
 
             try:
                 value = load_toml(pyproject).get("tool", {}).get("llmeval", {}).get("cache_max_size")
-            except Exception as exc:  # noqa: BLE001 - a broken pyproject is reported where models are read
-                raise pytest.UsageError(f"{pyproject}: {exc}") from None
+            except Exception:  # noqa: BLE001 - a broken pyproject is reported where models are read
+                return None
             where = f"{pyproject} [tool.llmeval] cache_max_size"
         if value is None:
             return None
+        from pytest_llmeval.cache import parse_size
+        from pytest_llmeval.errors import ConfigError
+
         try:
             return parse_size(value, where)
         except ConfigError as exc:

@@ -165,6 +165,8 @@ def _verdict(a: AggregateResult) -> str:
         return '<span class="muted">-</span>' if v == "none" else '<span class="muted">SKIP</span>'
     if v == "xfail":
         return '<span class="muted">XFAIL (expected)</span>'
+    if v == "partial":  # a shard's value of a split suite: llmeval merge decides
+        return '<span class="muted">PARTIAL</span>'
     return '<span class="pass">PASS</span>' if v == "pass" else f'<span class="fail">{v.upper()}</span>'
 
 

@@ -105,15 +105,20 @@ def test_two():
 
 def make_project(pytester: pytest.Pytester, n_qa: int = 41, n_short: int = 13) -> None:
     """Two suites (one with a baseline, a python judge and per-category gates) and a plain test file."""
-    pytester.makepyfile(scalemodel=SCALE_MODEL)
+    make_project_files(pytester.path, n_qa, n_short)
     pytester.syspathinsert()
-    pytester.makeini("[pytest]\nllmeval_cache = off\n")
-    (pytester.path / "evals").mkdir()
-    (pytester.path / "evals" / "qa.jsonl").write_text(qa_cases(n_qa, "qa"), encoding="utf-8")
-    (pytester.path / "evals" / "qa.eval.yaml").write_text(QA_SUITE.lstrip(), encoding="utf-8")
-    (pytester.path / "evals" / "short.jsonl").write_text(qa_cases(n_short, "s"), encoding="utf-8")
-    (pytester.path / "evals" / "short.eval.yaml").write_text(SHORT_SUITE.lstrip(), encoding="utf-8")
-    (pytester.path / "test_plain.py").write_text(PLAIN_TESTS.lstrip(), encoding="utf-8")
+
+
+def make_project_files(root: Path, n_qa: int = 41, n_short: int = 13) -> None:
+    """The files of :func:`make_project` under ``root`` (the model module importable from ``root``)."""
+    (root / "scalemodel.py").write_text(SCALE_MODEL, encoding="utf-8")
+    (root / "pytest.ini").write_text("[pytest]\nllmeval_cache = off\n", encoding="utf-8")
+    (root / "evals").mkdir()
+    (root / "evals" / "qa.jsonl").write_text(qa_cases(n_qa, "qa"), encoding="utf-8")
+    (root / "evals" / "qa.eval.yaml").write_text(QA_SUITE.lstrip(), encoding="utf-8")
+    (root / "evals" / "short.jsonl").write_text(qa_cases(n_short, "s"), encoding="utf-8")
+    (root / "evals" / "short.eval.yaml").write_text(SHORT_SUITE.lstrip(), encoding="utf-8")
+    (root / "test_plain.py").write_text(PLAIN_TESTS.lstrip(), encoding="utf-8")
 
 
 def load(path: Path) -> dict[str, Any]:
