@@ -12,6 +12,7 @@ gates that need it say so instead of passing on the remaining cases.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -203,11 +204,12 @@ def run_gates(ctx: GateContext, gates: Sequence[Gate]) -> dict[str, GateOutcome]
     """
     broken: dict[str, GateOutcome] = {}
     for gate in ctx.suite.gates:  # per-case work of every gate: case items show it even under -k
-        failed = _isolated(gate, ctx, lambda g=gate: g.prepare_cases(ctx))
+        failed = _isolated(gate, ctx, functools.partial(gate.prepare_cases, ctx))
         if failed is not None:  # the gate's own step broke: its ERROR, never a verdict on half the work
             broken[gate.name] = failed
     for gate in ordered(gates):
-        ctx.gates[gate.name] = broken.get(gate.name) or _isolated(gate, ctx, lambda g=gate: g.evaluate(ctx))
+        ctx.gates[gate.name] = broken.get(gate.name) or _isolated(gate, ctx,
+                                                                  functools.partial(gate.evaluate, ctx))
     return {g.name: ctx.gates[g.name] for g in gates}
 
 

@@ -475,6 +475,7 @@ def shard_items(items: list[pytest.Item], shard: Any,
             continue
         suites[key] = parent
         suite = parent.suite
+        ids: list[str]
         if any(isinstance(i, (GateItem, RegressionItem)) for i in members):
             ids = [c.id for c in suite.cases]  # a gate evaluates every case
         else:
@@ -493,8 +494,8 @@ def shard_items(items: list[pytest.Item], shard: Any,
         else:
             keep = False
         (kept if keep else dropped).append(item)
-    for key, ids in plan.cases.items():
-        suites[key].shard_cases = set(ids)
+    for key, chosen in plan.cases.items():
+        suites[key].shard_cases = set(chosen)
         suites[key].shard_label = shard.label
     return kept, dropped, plan
 

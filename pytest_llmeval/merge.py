@@ -151,9 +151,11 @@ def _check_shards(runs: Sequence[tuple[str, RunResult]]) -> list[str]:
                              f"{s0.get('mode')}, {s.get('shard')} by {s.get('mode')}): run every shard with "
                              f"the same --llmeval-shard N and --llmeval-shard-cases")
         index = s.get("index")
+        if not isinstance(index, int) or isinstance(index, bool):
+            raise MergeError(f"{p}: settings.shard has no shard index: not the results file of a shard")
         if index in seen:
             raise MergeError(f"overlapping shards: {seen[index]} and {p} are both shard {s.get('shard')}")
-        seen[int(index)] = p
+        seen[index] = p
     total = int(s0.get("total") or 0)
     missing = [f"{k}/{total}" for k in range(1, total + 1) if k not in seen]
     if missing:
@@ -192,14 +194,16 @@ def _merge_split(file: str, pieces: list[tuple[str, SuiteResult]], settings: dic
             if getattr(s, attr) != getattr(head, attr):
                 raise MergeError(f"{file}: the shards in {pieces[0][0]} and {path} ran different suites "
                                  f"({attr} {getattr(head, attr)!r} and {getattr(s, attr)!r})")
-    path = rootdir / file
-    if not path.is_file():
+    suite_path = rootdir / file
+    if not suite_path.is_file():
         raise MergeError(f"{file} was split over shards and its gates are recomputed from its suite file, "
-                         f"which is not at {path}: run llmeval merge in the run's rootdir or pass --rootdir")
+                         f"which is not at {suite_path}: run llmeval merge in the run's rootdir or pass "
+                         f"--rootdir")
     shard = settings.get("shard") or {}
-    _load_conftests(rootdir, path)
+    _load_conftests(rootdir, suite_path)
     try:
-        suite = load_suite(path, default_metrics=parse_metric_shorthand(list(shard.get("metrics") or [])),
+        metrics = parse_metric_shorthand(list(shard.get("metrics") or []))
+        suite = load_suite(suite_path, default_metrics=metrics,
                            defaults={"model": settings.get("model"), "baseline": settings.get("baseline")})
     except (SpecError, ConfigError) as exc:
         raise MergeError(f"{file}: the suite file cannot be loaded to recompute its gates: {exc}") from None
