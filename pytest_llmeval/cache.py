@@ -14,6 +14,15 @@ builds the payload from the model's fingerprint and
 parameters and the sample index, so repeated samples at temperature > 0 keep
 distinct entries). Errors are never cached.
 
+Housekeeping (``llmeval cache stats|prune|clear|export|import``, and ``cache_max_size``
+pruned at the end of a run): every entry records when it was last used (to the hour: a hit
+refreshes it at most once an hour, so reads stay reads), and its size; pruning removes the
+least recently used entries first, in one write transaction, so processes writing at the same
+time wait for it (SQLite's lock) and lose nothing they write after it. An export is a
+``.tar.gz`` of ``manifest.json`` (format, version, entry count, SHA-256 and size of the data)
+and ``entries.jsonl``; an import checks the whole archive against its manifest before it
+writes anything, and never replaces an entry that is as new as the archived one or newer.
+
 Modes: ``rw`` (default), ``ro`` (never writes: for CI jobs that restore a
 cache; a miss still calls the model unless ``strict``, where a miss becomes a
 :class:`~pytest_llmeval.errors.CacheError` in that request's slot) and ``off``.
@@ -29,16 +38,24 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import io
 import json
+import math
+import os
+import re
 import sqlite3
+import tarfile
+import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
-from pytest_llmeval.errors import CacheError, LLMEvalWarning, ModelError
+from pytest_llmeval.errors import CacheError, ConfigError, LLMEvalWarning, ModelError
 from pytest_llmeval.models.base import (
     Generation,
     GenerationInfo,
@@ -54,15 +71,25 @@ SCHEMA_VERSION = 1
 BUSY_TIMEOUT_S = 60.0
 """How long a worker waits for another one's write lock before giving up."""
 
+TOUCH_RESOLUTION_S = 3600.0
+"""A hit refreshes an entry's last use only when it is older than this: LRU to the hour."""
+ARCHIVE_FORMAT = "pytest-llmevals-cache"
+ARCHIVE_VERSION = 1
+_IMPORT_BATCH = 1000
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
     ns      TEXT NOT NULL,
     key     TEXT NOT NULL,
     value   TEXT NOT NULL,
     created REAL NOT NULL,
+    used    REAL,
+    size    INTEGER,
     PRIMARY KEY (ns, key)
 ) WITHOUT ROWID
 """
+_ENTRY_SIZE = "length(CAST(value AS BLOB)) + length(key) + length(ns)"
+"""An entry's size in bytes (its value's UTF-8, key and namespace), computed where ``size`` is NULL."""
 
 
 def cache_key(payload: Any) -> str:
@@ -138,6 +165,7 @@ class Cache:
                 conn.execute("PRAGMA synchronous=NORMAL")
                 conn.execute(_SCHEMA)
                 self._check_version(conn, write=True)
+                _add_columns(conn)
                 return conn
             except sqlite3.OperationalError as exc:
                 if conn is not None:
@@ -239,7 +267,23 @@ class Cache:
                     ).fetchall()
                     for k, v in rows:
                         found[k] = json.loads(v)
+                if found and self.writable:
+                    self._touch(namespace, list(found))
         return [found.get(k) for k in keys]
+
+    def _touch(self, namespace: str, keys: list[str]) -> None:
+        """Record a use (best effort, at most once per :data:`TOUCH_RESOLUTION_S`): what LRU pruning keeps."""
+        assert self._conn is not None
+        now = time.time()
+        try:
+            for chunk in _chunks(keys, 500):
+                marks = ",".join("?" * len(chunk))
+                self._conn.execute(
+                    f"UPDATE entries SET used = ? WHERE ns = ? AND key IN ({marks}) "
+                    f"AND (used IS NULL OR used < ?)",
+                    [now, namespace, *chunk, now - TOUCH_RESOLUTION_S])
+        except sqlite3.Error:
+            pass  # a refused write loses a timestamp, never an answer
 
     def put(self, namespace: str, key: str, value: Any) -> bool:
         """Store ``value`` (JSON, not ``None``) under ``key``, committed at once.
@@ -258,9 +302,11 @@ class Cache:
                 return False
             # Autocommit: each finished call is its own transaction, durable once this returns.
             try:
+                now = time.time()
                 self._conn.execute(
-                    "INSERT OR IGNORE INTO entries (ns, key, value, created) VALUES (?, ?, ?, ?)",
-                    (namespace, key, blob, time.time()),
+                    "INSERT OR IGNORE INTO entries (ns, key, value, created, used, size) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (namespace, key, blob, now, now, _size(namespace, key, blob)),
                 )
             except sqlite3.Error as exc:
                 self.writable = False
@@ -271,6 +317,203 @@ class Cache:
             self._warn_unwritable(failure)
             return False
         return True
+
+    # -- housekeeping ---------------------------------------------------------------
+
+    def _admin(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise CacheError(f"no cache at {self.path}" if self.mode != "off" else "the cache is off")
+        return self._conn
+
+    def _need_writable(self, what: str) -> sqlite3.Connection:
+        conn = self._admin()
+        if not self.writable:
+            raise CacheError(f"cannot {what} the cache {self.path}: it is open read-only")
+        return conn
+
+    def stats(self) -> CacheStats:
+        """Entries, their bytes per namespace, the file's size on disk, and the age of the entries."""
+        conn = self._admin()
+        with self._lock:
+            rows = conn.execute(
+                f"SELECT ns, count(*), sum(coalesce(size, {_ENTRY_SIZE})), min(created), max(created), "
+                f"min(coalesce(used, created)) FROM entries GROUP BY ns ORDER BY ns").fetchall()
+        assert self.path is not None
+        disk = sum(p.stat().st_size for p in (self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm"))
+                   if p.exists())
+        out = CacheStats(path=str(self.path), disk_bytes=disk)
+        for ns, count, size, oldest, newest, lru in rows:
+            out.namespaces[ns] = {"entries": int(count), "bytes": int(size or 0)}
+            out.entries += int(count)
+            out.bytes += int(size or 0)
+            out.oldest = oldest if out.oldest is None else min(out.oldest, oldest)
+            out.newest = newest if out.newest is None else max(out.newest, newest)
+            out.least_recently_used = lru if out.least_recently_used is None else min(
+                out.least_recently_used, lru)
+        return out
+
+    def prune(self, *, max_bytes: int | None = None, older_than_s: float | None = None,
+              vacuum: bool = True, now: float | None = None) -> PruneResult:
+        """Remove entries unused for ``older_than_s`` seconds, then the least recently used ones until
+        the entries take at most ``max_bytes``; one write transaction (other writers wait for it).
+
+        Args:
+            max_bytes: the size the entries may keep (see :meth:`stats`), or None.
+            older_than_s: remove entries last used longer ago than this, or None.
+            vacuum: give the freed pages back to the file system afterwards (rewrites the file;
+                without it SQLite reuses them for new entries).
+            now: the current time (for tests).
+        """
+        conn = self._need_writable("prune")
+        now = time.time() if now is None else now
+        doomed: list[tuple[str, str, int]] = []
+        with self._lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute(f"UPDATE entries SET size = {_ENTRY_SIZE} WHERE size IS NULL")
+                if older_than_s is not None:
+                    doomed += conn.execute(
+                        "SELECT ns, key, size FROM entries WHERE coalesce(used, created) < ?",
+                        (now - older_than_s,)).fetchall()
+                if max_bytes is not None:
+                    cutoff = now - older_than_s if older_than_s is not None else -math.inf
+                    doomed += conn.execute(
+                        "SELECT ns, key, size FROM (SELECT ns, key, size, sum(size) OVER (ORDER BY "
+                        "coalesce(used, created) DESC, created DESC, ns, key ROWS UNBOUNDED PRECEDING) AS "
+                        "running FROM entries WHERE coalesce(used, created) >= ?) WHERE running > ?",
+                        (cutoff, max_bytes)).fetchall()
+                conn.executemany("DELETE FROM entries WHERE ns = ? AND key = ?",
+                                 [(ns, key) for ns, key, _ in doomed])
+                kept, kept_bytes = conn.execute(
+                    "SELECT count(*), coalesce(sum(size), 0) FROM entries").fetchone()
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            if doomed and vacuum:
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                conn.execute("VACUUM")
+        return PruneResult(removed=len(doomed), removed_bytes=sum(s for *_, s in doomed),
+                           kept=int(kept), kept_bytes=int(kept_bytes))
+
+    def clear(self) -> int:
+        """Remove every entry (and give the space back); returns how many there were."""
+        conn = self._need_writable("clear")
+        with self._lock:
+            n = conn.execute("DELETE FROM entries").rowcount
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            conn.execute("VACUUM")
+        return int(n)
+
+    def export(self, archive: str | Path) -> ArchiveInfo:
+        """Write every entry to ``archive`` (``.tar.gz``: ``manifest.json`` and ``entries.jsonl``),
+        from one consistent snapshot, atomically (a temporary file renamed into place)."""
+        conn = self._admin()
+        target = Path(archive)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha256()
+        count = 0
+        size = 0
+        namespaces: dict[str, int] = {}
+        data_fd, data_tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".jsonl", dir=target.parent)
+        tar_tmp: str | None = None
+        try:
+            with os.fdopen(data_fd, "wb") as fh, self._lock:
+                conn.execute("BEGIN")
+                try:
+                    for ns, key, value, created, used in conn.execute(
+                            "SELECT ns, key, value, created, used FROM entries ORDER BY ns, key"):
+                        line = (json.dumps({"ns": ns, "key": key, "value": value, "created": created,
+                                            "used": used}, ensure_ascii=False) + "\n").encode("utf-8")
+                        fh.write(line)
+                        digest.update(line)
+                        count += 1
+                        size += len(line)
+                        namespaces[ns] = namespaces.get(ns, 0) + 1
+                finally:
+                    conn.execute("COMMIT")
+            manifest = {"format": ARCHIVE_FORMAT, "version": ARCHIVE_VERSION,
+                        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                        "source": str(self.path), "entries": count, "namespaces": namespaces,
+                        "files": {"entries.jsonl": {"sha256": digest.hexdigest(), "bytes": size}}}
+            blob = json.dumps(manifest, indent=2).encode("utf-8")
+            fd, tar_tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+            with os.fdopen(fd, "wb") as raw:
+                with tarfile.open(fileobj=raw, mode="w:gz") as tar:
+                    info = tarfile.TarInfo("manifest.json")
+                    info.size = len(blob)
+                    info.mtime = int(time.time())
+                    tar.addfile(info, io.BytesIO(blob))
+                    tar.add(data_tmp, arcname="entries.jsonl", recursive=False)
+                raw.flush()
+                os.fsync(raw.fileno())
+            os.replace(tar_tmp, target)
+            tar_tmp = None
+        except OSError as exc:
+            raise CacheError(f"cannot write the cache archive {target}: {exc.strerror or exc}") from exc
+        finally:
+            for tmp in (data_tmp, tar_tmp):
+                if tmp is not None and os.path.exists(tmp):
+                    os.unlink(tmp)
+        return ArchiveInfo(path=str(target), entries=count, bytes=size, namespaces=namespaces)
+
+    def import_archive(self, archive: str | Path) -> ImportResult:
+        """Add an exported archive's entries.
+
+        The whole archive is checked first (gzip and tar structure, manifest, the data's SHA-256,
+        size and entry count, every line's shape); a corrupted one is refused before anything is
+        written. An entry already here that is as new as the archived one, or newer, is kept.
+
+        Raises:
+            CacheError: the archive is corrupted or not a cache archive (the message says which
+                check failed), or the cache cannot be written.
+        """
+        conn = self._need_writable("import into")
+        path = Path(archive)
+        manifest = _verify_archive(path)
+        result = ImportResult(path=str(path), entries=int(manifest["entries"]))
+        digest = hashlib.sha256()
+        batch: list[dict[str, Any]] = []
+
+        def flush() -> None:
+            with self._lock:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for e in batch:
+                        row = conn.execute("SELECT created FROM entries WHERE ns = ? AND key = ?",
+                                           (e["ns"], e["key"])).fetchone()
+                        if row is not None and row[0] >= e["created"]:
+                            result.kept_newer += 1
+                            continue
+                        conn.execute(
+                            "INSERT OR REPLACE INTO entries (ns, key, value, created, used, size) "
+                            "VALUES (?, ?, ?, ?, ?, ?)",
+                            (e["ns"], e["key"], e["value"], e["created"], e.get("used") or e["created"],
+                             _size(e["ns"], e["key"], e["value"])))
+                        if row is None:
+                            result.added += 1
+                        else:
+                            result.replaced += 1
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+            batch.clear()
+
+        try:
+            with _open_archive(path) as tar:
+                for raw, entry in _entries(tar, path):
+                    digest.update(raw)
+                    batch.append(entry)
+                    if len(batch) >= _IMPORT_BATCH:
+                        flush()
+                if batch:
+                    flush()
+        except sqlite3.Error as exc:
+            raise CacheError(f"cannot import into the cache {self.path}: {exc}") from exc
+        if digest.hexdigest() != manifest["files"]["entries.jsonl"]["sha256"]:
+            raise CacheError(f"the cache archive {path} changed while it was imported; import it again")
+        return result
 
     def close(self) -> None:
         """Close the connection. Safe to call twice."""
@@ -287,6 +530,192 @@ class Cache:
 
     def __repr__(self) -> str:
         return f"<Cache {self.mode} {self.path}>"
+
+
+@dataclass
+class CacheStats:
+    """What ``llmeval cache stats`` shows. ``bytes``: the entries' own size (what ``max_size``
+    limits); ``disk_bytes``: the SQLite files on disk (with pages freed but not given back)."""
+
+    path: str
+    entries: int = 0
+    bytes: int = 0
+    disk_bytes: int = 0
+    namespaces: dict[str, dict[str, int]] = field(default_factory=dict)
+    oldest: float | None = None
+    newest: float | None = None
+    least_recently_used: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    removed: int
+    removed_bytes: int
+    kept: int
+    kept_bytes: int
+
+
+@dataclass
+class ArchiveInfo:
+    path: str
+    entries: int
+    bytes: int
+    namespaces: dict[str, int]
+
+
+@dataclass
+class ImportResult:
+    path: str
+    entries: int
+    added: int = 0
+    replaced: int = 0
+    kept_newer: int = 0
+
+
+def _size(ns: str, key: str, value: str) -> int:
+    return len(value.encode("utf-8")) + len(key) + len(ns.encode("utf-8"))
+
+
+def _add_columns(conn: sqlite3.Connection) -> None:
+    """Files written before entries recorded their last use and size get the two columns."""
+    have = {row[1] for row in conn.execute("PRAGMA table_info(entries)")}
+    for column, kind in (("used", "REAL"), ("size", "INTEGER")):
+        if column not in have:
+            try:
+                conn.execute(f"ALTER TABLE entries ADD COLUMN {column} {kind}")
+            except sqlite3.OperationalError as exc:
+                if "duplicate column" not in str(exc):  # another process added it first
+                    raise
+
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
+          "t": 10**12, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+_AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)
+_AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_size(value: Any, where: str = "size") -> int:
+    """``"2GB"`` (10^9), ``"1.5GiB"`` (2^30), ``"500MB"``, ``"4096"`` or a number of bytes, as bytes.
+
+    Raises:
+        ConfigError: anything else, naming ``where``.
+    """
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if math.isfinite(value) and value >= 0:
+            return int(value)
+    m = _SIZE.match(str(value)) if isinstance(value, str) else None
+    if m is None or m.group(2).lower() not in _UNITS:
+        raise ConfigError(f"{where}: expected a size like 2GB, 500MB or 1.5GiB, got {value!r}")
+    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+
+
+def parse_age(value: Any, where: str = "age") -> float:
+    """``"30d"``, ``"12h"``, ``"90m"``, ``"2w"``, ``"45s"`` as seconds.
+
+    Raises:
+        ConfigError: anything else, naming ``where``.
+    """
+    m = _AGE.match(str(value))
+    if m is None:
+        raise ConfigError(f"{where}: expected an age like 30d, 12h, 90m or 2w, got {value!r}")
+    return float(m.group(1)) * _AGE_UNITS[m.group(2).lower()]
+
+
+def format_size(n: float) -> str:
+    """Bytes for people: ``1.5 GB`` (decimal units, as ``parse_size`` reads ``GB``)."""
+    for unit in ("B", "kB", "MB", "GB"):
+        if abs(n) < 1000:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+def _corrupt(path: Path, why: str) -> CacheError:
+    return CacheError(f"corrupted cache archive {path}: {why}; nothing was imported. Export it again "
+                      f"(llmeval cache export FILE) or restore a good copy")
+
+
+def _open_archive(path: Path) -> tarfile.TarFile:
+    try:
+        return tarfile.open(path, mode="r:gz")
+    except FileNotFoundError:
+        raise CacheError(f"cache archive not found: {path}") from None
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+        raise _corrupt(path, f"not a readable .tar.gz ({exc})") from None
+
+
+def _read_manifest(tar: tarfile.TarFile, path: Path) -> dict[str, Any]:
+    try:
+        member = tar.extractfile("manifest.json")
+        if member is None:
+            raise KeyError("manifest.json")
+        manifest = json.loads(member.read().decode("utf-8"))
+    except KeyError:
+        raise _corrupt(path, "it has no manifest.json (not an archive of 'llmeval cache export')") from None
+    except (ValueError, tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+        raise _corrupt(path, f"manifest.json cannot be read ({exc})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != ARCHIVE_FORMAT:
+        raise _corrupt(path, f"manifest.json does not describe a {ARCHIVE_FORMAT} archive")
+    if manifest.get("version") != ARCHIVE_VERSION:
+        raise CacheError(f"{path}: cache archive version {manifest.get('version')!r}; this version of "
+                         f"pytest-llmevals reads version {ARCHIVE_VERSION}")
+    files = manifest.get("files")
+    data = files.get("entries.jsonl") if isinstance(files, dict) else None
+    if not isinstance(data, dict) or not isinstance(data.get("sha256"), str) \
+            or not isinstance(data.get("bytes"), int) or not isinstance(manifest.get("entries"), int):
+        raise _corrupt(path, "manifest.json lacks the checksum, size or entry count of entries.jsonl")
+    return manifest
+
+
+def _entries(tar: tarfile.TarFile, path: Path) -> Iterator[tuple[bytes, dict[str, Any]]]:
+    """Each line of ``entries.jsonl`` (its bytes, and the entry), shape-checked."""
+    try:
+        member = tar.extractfile("entries.jsonl")
+    except KeyError:
+        raise _corrupt(path, "it has no entries.jsonl") from None
+    if member is None:
+        raise _corrupt(path, "entries.jsonl is not a file")
+    stream: IO[bytes] = member
+    lineno = 0
+    try:
+        for raw in stream:
+            lineno += 1
+            try:
+                e = json.loads(raw.decode("utf-8"))
+                ok = (isinstance(e, dict) and isinstance(e.get("ns"), str) and isinstance(e.get("key"), str)
+                      and isinstance(e.get("value"), str) and isinstance(e.get("created"), (int, float))
+                      and isinstance(e.get("used"), (int, float, type(None))))
+                if ok:
+                    json.loads(e["value"])
+            except ValueError:
+                ok = False
+            if not ok:
+                raise _corrupt(path, f"entries.jsonl line {lineno} is not a cache entry")
+            yield raw, e
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+        raise _corrupt(path, f"entries.jsonl cannot be read past line {lineno} ({exc})") from None
+
+
+def _verify_archive(path: Path) -> dict[str, Any]:
+    """The manifest of an archive whose data matches it (checksum, size, count); else CacheError."""
+    with _open_archive(path) as tar:
+        manifest = _read_manifest(tar, path)
+        expected = manifest["files"]["entries.jsonl"]
+        digest = hashlib.sha256()
+        size = count = 0
+        for raw, _ in _entries(tar, path):
+            digest.update(raw)
+            size += len(raw)
+            count += 1
+    if digest.hexdigest() != expected["sha256"] or size != expected["bytes"]:
+        raise _corrupt(path, "entries.jsonl does not match the checksum in its manifest")
+    if count != manifest["entries"]:
+        raise _corrupt(path, f"entries.jsonl holds {count} entries, its manifest says {manifest['entries']}")
+    return manifest
 
 
 def _is_write_refusal(exc: OSError) -> bool:

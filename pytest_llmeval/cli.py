@@ -86,6 +86,38 @@ def _report(args: argparse.Namespace) -> int:
     return EXIT_FAILED if failed or (comparison is not None and not comparison.passed) else EXIT_OK
 
 
+def _merge(args: argparse.Namespace) -> int:
+    """``llmeval merge``: the shards' results files as one run (split suites' gates recomputed)."""
+    from pytest_llmeval.merge import merge_files
+    from pytest_llmeval.sanitize import display
+
+    run = merge_files(args.results, rootdir=args.rootdir)
+    run.save(args.output)
+    gates = [(s, a) for s in run.suites for a in s.aggregates]
+    for suite, agg in gates:
+        value = "-" if agg.value is None else f"{agg.value:.3f}"
+        ci = f" [{agg.ci[0]:.3f}, {agg.ci[1]:.3f}]" if agg.ci else ""
+        print(f"{display(suite.name, 60, multiline=False)}::{display(agg.name, 60, multiline=False)} "
+              f"{value}{ci} n={agg.n} {agg.verdict.upper()}")
+    print(f"merged {len(args.results)} results files: {len(run.suites)} suites, "
+          f"{sum(len(s.cases) for s in run.suites)} cases, {len(gates)} gates; written to {args.output}")
+    _write_reports(args, run, None, None)
+    failed = any(a.verdict in ("fail", "error", "xpass") for _, a in gates)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _add_merge_parser(sub: Any) -> None:
+    p = sub.add_parser("merge", epilog=EPILOG,
+                       help="merge the results files of sharded runs into one (exit 1 if a gate fails)")
+    p.add_argument("results", nargs="+", help="every shard's results file")
+    p.add_argument("-o", "--output", required=True, help="the merged results file to write")
+    p.add_argument("--rootdir", default=".",
+                   help="the run's rootdir, where the suite files of split suites are (default: here)")
+    p.add_argument("--html", default=None, help="also write an HTML report of the merged run")
+    p.add_argument("--markdown", default=None, help="also write a Markdown summary")
+    p.set_defaults(func=_merge)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="llmeval", description=__doc__.splitlines()[0], epilog=EPILOG)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -122,6 +154,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default=None, help="write it to this file instead of stdout")
     p.set_defaults(func=_schema)
 
+    _add_merge_parser(sub)
+    from pytest_llmeval import cache_cli
+
+    cache_cli.add_parser(sub)
     from pytest_llmeval.contamination import cli as contamination_cli
 
     contamination_cli.add_parser(sub)

@@ -39,7 +39,7 @@ class RunCollector:
                 sr = suites[meta["file"]] = SuiteResult(
                     name=meta["name"], file=meta["file"], model=meta.get("model"),
                     baseline=meta.get("baseline"), n_cases=meta.get("n_cases", 0),
-                    suite_hash=meta.get("suite_hash"), error=meta.get("error"))
+                    suite_hash=meta.get("suite_hash"), error=meta.get("error"), split=meta.get("split"))
                 order[meta["file"]] = []
             for w in meta.get("warnings", []):
                 if w not in sr.warnings:

@@ -61,7 +61,7 @@ Status = Literal["pass", "regressed", "error"]
 IGNORED_SETTINGS = frozenset({
     "json", "html", "compare", "cache", "cache_dir", "cache_readonly", "concurrency",
     "numprocesses", "workers", "junitxml", "max_regression", "alpha", "verbose", "rootdir",
-    "python", "pytest", "output_cap", "allow_unpaired",
+    "python", "pytest", "output_cap", "allow_unpaired", "merged",
 })
 """Settings that change where results go or how fast, not what they are: never a warning."""
 CHANGE_UNDER_TEST_SETTINGS = frozenset({"model"})

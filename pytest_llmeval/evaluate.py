@@ -12,6 +12,7 @@ gates that need it say so instead of passing on the remaining cases.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +24,7 @@ from pytest_llmeval.models.base import GenerationOutcome, GenerationParams, Gene
 from pytest_llmeval.results import CaseResult
 from pytest_llmeval.spec import Case, Suite
 
-__all__ = ["SuiteEvaluator", "SuiteOutcome", "format_case"]
+__all__ = ["SuiteEvaluator", "SuiteOutcome", "format_case", "run_gates", "small_n_warning"]
 
 
 @dataclass
@@ -35,6 +36,8 @@ class SuiteOutcome:
     warnings: list[str] = field(default_factory=list)
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
     fatal: BaseException | None = None
+    baseline: BaselineRun | None = None
+    """The comparison model's outputs as the gates saw them (None when the suite has none)."""
 
 
 Generated = list[list[tuple[GenerationOutcome, dict[str, Any]]]]
@@ -147,12 +150,19 @@ class SuiteEvaluator:
 
     # ------------------------------------------------------------------ main
 
-    def run(self, selected: set[str] | None = None, gates_selected: set[str] | None = None) -> SuiteOutcome:
-        """Evaluate. ``selected``: case ids to evaluate (None = all); ``gates_selected``: gate names."""
+    def run(self, selected: set[str] | None = None, gates_selected: set[str] | None = None,
+            only: set[str] | None = None) -> SuiteOutcome:
+        """Evaluate. ``selected``: case ids to evaluate (None = all); ``gates_selected``: gate names.
+
+        ``only``: the case ids of this shard when ``--llmeval-shard-cases`` splits the suite; the
+        gates then run over those cases alone (a partial value that ``llmeval merge`` recomputes).
+        """
         suite = self.suite
         gates = [g for g in suite.gates if gates_selected is None or g.name in gates_selected]
         need_all = gates_selected is None or bool(gates)
         cases = [c for c in suite.cases if need_all or selected is None or c.id in selected]
+        if only is not None:
+            cases = [c for c in cases if c.id in only]
         outcome = SuiteOutcome(cases={}, gates={})
         outcome.models[self.model.name] = _describe(self.model)
         try:
@@ -163,36 +173,15 @@ class SuiteEvaluator:
         results = self._case_results(cases, generated)
         outcome.cases = {r.id: r for r in results}
         baseline = self._baseline(cases, outcome, gates) if need_all else None
+        outcome.baseline = baseline
         ctx = GateContext(suite=suite, cases=cases, results=results, model_name=self.model.name,
                           baseline=baseline, judge=self.judge_provider, seed=self.seed,
                           confidence=suite.spec.confidence, progress=self.progress, model=self.model)
-        broken: dict[str, GateOutcome] = {}
-        for gate in suite.gates:  # per-case work of every gate: case items show it even under -k
-            failed = self._isolated(gate, ctx, lambda g=gate: g.prepare_cases(ctx))
-            if failed is not None:  # the gate's own step broke: its ERROR, never a verdict on half the work
-                broken[gate.name] = failed
-        for gate in ordered(gates):
-            ctx.gates[gate.name] = broken.get(gate.name) or self._isolated(gate, ctx,
-                                                                          lambda g=gate: g.evaluate(ctx))
-        outcome.gates = {g.name: ctx.gates[g.name] for g in gates}
-        from pytest_llmeval.stats import SMALL_N
-
-        if len(cases) < SMALL_N and cases:
-            outcome.warnings.append(
-                f"{suite.name}: only {len(cases)} cases; intervals this wide say little "
-                f"(aim for 100+ cases for a gate you rely on)")
+        outcome.gates = run_gates(ctx, gates)
+        warning = small_n_warning(suite, len(suite.cases) if only is not None else len(cases))
+        if warning:
+            outcome.warnings.append(warning)
         return outcome
-
-    @staticmethod
-    def _isolated(gate: Gate, ctx: GateContext, fn: Callable[[], Any]) -> Any:
-        """Run one gate's step; a bug in one gate kind is that gate's ERROR, never the suite's."""
-        try:
-            return fn()
-        except Exception as exc:  # noqa: BLE001
-            from pytest_llmeval.gates.base import error_outcome
-
-            return error_outcome(gate.name, gate.kind, f"gate '{gate.name}' ({gate.kind}) raised "
-                                                       f"{type(exc).__name__}: {exc}")
 
     def _baseline(self, cases: Sequence[Case], outcome: SuiteOutcome,
                   gates: list[Gate]) -> BaselineRun | None:
@@ -302,6 +291,44 @@ class SuiteEvaluator:
 def _padded(answers: list[str], n: int) -> list[str | None]:
     """A conversation's answers, with None for the turns never reached (an earlier turn failed)."""
     return [*answers, *[None] * (n - len(answers))]
+
+
+def run_gates(ctx: GateContext, gates: Sequence[Gate]) -> dict[str, GateOutcome]:
+    """Every gate's per-case step (all of the suite's gates), then the selected ``gates``' verdicts.
+
+    The one place gates run: the evaluator calls it after generating, and ``llmeval merge``
+    calls it on the per-case records of a suite whose cases were split over shards.
+    """
+    broken: dict[str, GateOutcome] = {}
+    for gate in ctx.suite.gates:  # per-case work of every gate: case items show it even under -k
+        failed = _isolated(gate, ctx, functools.partial(gate.prepare_cases, ctx))
+        if failed is not None:  # the gate's own step broke: its ERROR, never a verdict on half the work
+            broken[gate.name] = failed
+    for gate in ordered(gates):
+        ctx.gates[gate.name] = broken.get(gate.name) or _isolated(gate, ctx,
+                                                                  functools.partial(gate.evaluate, ctx))
+    return {g.name: ctx.gates[g.name] for g in gates}
+
+
+def small_n_warning(suite: Suite, n: int) -> str | None:
+    """The warning of a suite with too few cases for its intervals to say much."""
+    from pytest_llmeval.stats import SMALL_N
+
+    if 0 < n < SMALL_N:
+        return (f"{suite.name}: only {n} cases; intervals this wide say little "
+                f"(aim for 100+ cases for a gate you rely on)")
+    return None
+
+
+def _isolated(gate: Gate, ctx: GateContext, fn: Callable[[], Any]) -> Any:
+    """Run one gate's step; a bug in one gate kind is that gate's ERROR, never the suite's."""
+    try:
+        return fn()
+    except Exception as exc:  # noqa: BLE001
+        from pytest_llmeval.gates.base import error_outcome
+
+        return error_outcome(gate.name, gate.kind, f"gate '{gate.name}' ({gate.kind}) raised "
+                                                   f"{type(exc).__name__}: {exc}")
 
 
 def ordered(gates: Sequence[Gate]) -> list[Gate]:

@@ -201,6 +201,7 @@ def _run_shape() -> Any:
         model: StrictStr | None = None
         error: StrictStr | None = None
         details: dict[str, Any] = {}
+        partial: dict[str, Any] | None = None
 
     class Case(_Open):
         id: StrictStr
@@ -229,6 +230,7 @@ def _run_shape() -> Any:
         reports: dict[str, StrictStr] = {}
         warnings: list[StrictStr] = []
         error: StrictStr | None = None
+        split: dict[str, Any] | None = None
 
     class Run(_Open):
         suites: list[Suite] = []

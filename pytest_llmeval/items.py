@@ -36,6 +36,9 @@ class SuiteFile(pytest.File):
 
     suite: Suite
     outcome: SuiteOutcome | None = None
+    shard_cases: set[str] | None = None
+    """With ``--llmeval-shard-cases``: this shard's cases of a suite split over shards."""
+    shard_label: str | None = None
 
     def collect(self) -> Any:
         # Markers live on the file node: items inherit them, and 100k items stay cheap to build.
@@ -152,9 +155,11 @@ class SuiteFile(pytest.File):
         evaluator = SuiteEvaluator(suite, model, baseline=baseline, judge_provider=judge, seed=session.seed,
                                    progress=session.progress())
         before = session.usage()
-        outcome = evaluator.run(selected=cases, gates_selected=gates)
+        outcome = evaluator.run(selected=cases, gates_selected=gates, only=self.shard_cases)
         outcome.models.setdefault(model.name, {})
         self.usage = usage_delta(before, session.usage())
+        if self.shard_cases is not None:
+            mark_partial(outcome, self.shard_label or "?", len(suite.cases))
         if session.strict:
             for gate in outcome.gates.values():
                 strict_error(gate)
@@ -179,6 +184,10 @@ class SuiteFile(pytest.File):
             "usage": getattr(self, "usage", None) or {},
             "error": _exc_text(outcome.fatal) if outcome and outcome.fatal else None,
         }
+        if self.shard_cases is not None:
+            base = outcome.baseline if outcome else None
+            meta["split"] = {"shard": self.shard_label, "cases": len(outcome.cases) if outcome else 0,
+                             "baseline": None if base is None else {"name": base.name, "error": base.error}}
         if outcome is not None:
             self._meta = meta
         return meta
@@ -336,6 +345,8 @@ class GateItem(LLMEvalItem):
             pytest.skip(agg.skip)
         for key, value in junit_properties(self.gate_name, agg):
             self.user_properties.append((key, value))
+        if agg.partial is not None:
+            pytest.skip(deferred_message(self.gate_name, agg))
         if agg.error:
             raise EvalError(f"{self.gate_name}: {agg.error}")
 
@@ -435,6 +446,82 @@ def junit_properties(name: str, agg: Any) -> list[tuple[str, Any]]:
     elif isinstance(vs, dict) and vs.get("error"):
         props.append((f"llmeval.{name}.base_model.error", str(vs["error"])))
     return props
+
+
+def mark_partial(outcome: SuiteOutcome, shard: str, total: int) -> None:
+    """Gates of a suite split over shards saw this shard's cases only: their values decide nothing.
+
+    A gate that could not run at all (SKIP: no judge, no key) is not partial: it could not run in
+    any shard, and keeps its verdict.
+    """
+    info = {"shard": shard, "cases": len(outcome.cases), "of": total}
+    for gate in outcome.gates.values():
+        if gate.aggregate.skip:
+            continue
+        gate.aggregate.partial = dict(info)
+        for row in gate.categories:
+            row.partial = dict(info)
+
+
+def deferred_message(name: str, agg: Any) -> str:
+    """The SKIP reason of a partial gate: what this shard saw, and who decides."""
+    info = agg.partial or {}
+    head = (f"deferred to 'llmeval merge': this shard ({info.get('shard')}) holds {info.get('cases')} of "
+            f"the suite's {info.get('of')} cases")
+    if agg.error:
+        return f"{head}; over them {name} is an ERROR: {str(agg.error).splitlines()[0]}"
+    if agg.value is None:
+        return head
+    ci = f" [{agg.ci[0]:.3f}, {agg.ci[1]:.3f}]" if agg.ci else ""
+    would = {True: " (at or above the threshold here)",
+             False: " (below the threshold here)"}.get(agg.passed, "")
+    return f"{head}; over them {name} = {agg.value:.3f}{ci}{would}"
+
+
+def shard_items(items: list[pytest.Item], shard: Any,
+                durations: dict[str, float] | None) -> tuple[list[pytest.Item], list[pytest.Item], Any]:
+    """Split the collected items for ``--llmeval-shard`` (see :mod:`pytest_llmeval.sharding`).
+
+    Returns the items this shard keeps, those it deselects, and the plan. Suites whose cases are
+    split are told their share (``SuiteFile.shard_cases``).
+    """
+    from pytest_llmeval.sharding import Unit, assign, unrecomputable_kinds
+
+    groups: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        groups.setdefault(item.nodeid.split("::", 1)[0], []).append(item)
+    units: list[Unit] = []
+    suites: dict[str, SuiteFile] = {}
+    for key, members in groups.items():
+        parent = next((i.parent for i in members if isinstance(i, LLMEvalItem)), None)
+        if parent is None:
+            units.append(Unit(key, len(members)))
+            continue
+        suites[key] = parent
+        suite = parent.suite
+        ids: list[str]
+        if any(isinstance(i, (GateItem, RegressionItem)) for i in members):
+            ids = [c.id for c in suite.cases]  # a gate evaluates every case
+        else:
+            ids = [suite.cases[i.case_index].id for i in members if isinstance(i, CaseItem)]
+        split = shard.mode == "cases" and bool(ids) and not unrecomputable_kinds(suite.gates)
+        units.append(Unit(key, len(ids) * suite.spec.repeat or len(members), tuple(ids) if split else ()))
+    plan = assign(units, shard, durations)
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        key = item.nodeid.split("::", 1)[0]
+        if key in plan.files:
+            keep = True
+        elif key in plan.cases:
+            keep = not isinstance(item, CaseItem) or item.case_id in plan.cases[key]
+        else:
+            keep = False
+        (kept if keep else dropped).append(item)
+    for key, chosen in plan.cases.items():
+        suites[key].shard_cases = set(chosen)
+        suites[key].shard_label = shard.label
+    return kept, dropped, plan
 
 
 def strict_error(gate: GateOutcome) -> None:

@@ -69,6 +69,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--llmeval-compare-allow-unpaired", action="store_true", default=None,
                     help="with --llmeval-compare: a gate whose cases cannot be paired with the previous "
                          "run is skipped instead of an ERROR")
+    group.addoption("--llmeval-shard", default=None, metavar="K/N",
+                    help="run shard K of N: whole suite files spread over N jobs, balanced by cases "
+                         "(or by --llmeval-durations); merge the results files with 'llmeval merge'")
+    group.addoption("--llmeval-shard-cases", action="store_true", default=None,
+                    help="with --llmeval-shard: split each suite's cases over the shards instead "
+                         "(its gates are partial here and recomputed by 'llmeval merge')")
+    group.addoption("--llmeval-durations", default=None, metavar="PATH",
+                    help="with --llmeval-shard: balance by the seconds recorded in this JSON file "
+                         "(test file or node id -> seconds, as pytest-split's .test_durations)")
+    group.addoption("--llmeval-store-durations", default=None, metavar="PATH",
+                    help="record each test file's seconds in this JSON file (for --llmeval-durations)")
     parser.addini("llmeval_patterns", "glob patterns of eval suite files", type="linelist",
                   default=DEFAULT_PATTERNS)
     parser.addini("llmeval_model", "default model reference", default=None)
@@ -79,6 +90,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("llmeval_cache", "cache directory, or 'off'", default=None)
     parser.addini("llmeval_concurrency", "requests in flight per API endpoint, for the whole run",
                   default=None)
+    parser.addini("llmeval_cache_max_size", "prune the cache to this size at the end of a run, least "
+                  "recently used entries first (e.g. 2GB; also [tool.llmeval] cache_max_size)", default=None)
 
 
 def pytest_configure(config: pytest.Config) -> None:

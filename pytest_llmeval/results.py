@@ -54,12 +54,19 @@ class AggregateResult:
     """The reason of an expected failure (``xfail:`` in the suite)."""
     details: dict[str, Any] = field(default_factory=dict)
     """Display data only (vs-baseline values, judge statistics); never decides the verdict."""
+    partial: dict[str, Any] | None = None
+    """Set in a run sharded with ``--llmeval-shard-cases`` when the suite's cases are split over
+    shards: the value was computed over this shard's cases only (``{"shard": "1/3", "cases": 20,
+    "of": 60}``) and decides nothing; ``llmeval merge`` recomputes the gate over every case."""
 
     @property
     def verdict(self) -> str:
-        """``pass``, ``fail``, ``error``, ``skip``, ``xfail``/``xpass`` (expected failure) or ``none``."""
+        """``pass``, ``fail``, ``error``, ``skip``, ``xfail``/``xpass`` (expected failure), ``none``,
+        or ``partial`` (a shard's value of a split suite: the merged run decides)."""
         if self.skip:
             return "skip"
+        if self.partial is not None:
+            return "partial"
         if self.error:
             return "error"
         if self.passed is None:
@@ -71,6 +78,8 @@ class AggregateResult:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["ci"] = list(self.ci) if self.ci is not None else None
+        if d["partial"] is None:
+            del d["partial"]  # only shards of a split suite carry it
         return _clean(d)
 
     @classmethod
@@ -177,9 +186,13 @@ class SuiteResult:
     reports: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
+    split: dict[str, Any] | None = None
+    """Set when ``--llmeval-shard-cases`` split this suite's cases over shards: ``shard`` ("K/N"),
+    ``cases`` (how many this shard holds) and ``baseline`` (the comparison model's name and error,
+    as the gates saw it), so that ``llmeval merge`` can rebuild the gates' context."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d = {
             "name": self.name, "file": self.file, "model": self.model, "baseline": self.baseline,
             "n_cases": self.n_cases, "suite_hash": self.suite_hash,
             "aggregates": [a.to_dict() for a in self.aggregates],
@@ -187,6 +200,9 @@ class SuiteResult:
             "cases": [c.to_dict() for c in self.cases],
             "reports": dict(self.reports), "warnings": list(self.warnings), "error": self.error,
         }
+        if self.split is not None:
+            d["split"] = dict(self.split)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SuiteResult:
@@ -198,7 +214,7 @@ class SuiteResult:
                         for k, v in (d.get("categories") or {}).items()},
             cases=[CaseResult.from_dict(c) for c in d.get("cases", [])],
             reports=dict(d.get("reports") or {}), warnings=list(d.get("warnings") or []),
-            error=d.get("error"),
+            error=d.get("error"), split=d.get("split"),
         )
 
 

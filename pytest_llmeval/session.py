@@ -39,6 +39,12 @@ class LLMEvalSession:
         self.output_cap: int | None = None
         self._written: list[str] = []
         self._write_errors: list[str] = []
+        self.shard: Any = None
+        self.durations: dict[str, float] | None = None
+        self._shard_plan: Any = None
+        self._shard_collected = 0
+        self._file_seconds: dict[str, float] = {}
+        self.cache_max_bytes: int | None = None
 
     def validate_options(self) -> None:
         """Bad ``--llmeval-*`` values are usage errors (exit 4) before anything runs."""
@@ -55,8 +61,70 @@ class LLMEvalSession:
         max_cases = self.option("llmeval_max_cases")
         if max_cases is not None and max_cases < 1:
             raise pytest.UsageError(f"--llmeval-max-cases: expected a positive integer, got {max_cases!r}")
+        self._validate_shard_options()
         if self.compare_enabled():
             self.old_run()
+        self.cache_max_bytes = self._cache_max_size()
+
+    def _validate_shard_options(self) -> None:
+        value = self.option("llmeval_shard")
+        cases = bool(self.option("llmeval_shard_cases"))
+        if value is None:
+            if cases or self.option("llmeval_durations"):
+                which = "--llmeval-shard-cases" if cases else "--llmeval-durations"
+                raise pytest.UsageError(f"{which} needs --llmeval-shard K/N (this job's shard K of N)")
+            return
+        from pytest_llmeval.errors import ConfigError
+        from pytest_llmeval.sharding import load_durations, parse_shard
+
+        try:
+            self.shard = parse_shard(value, cases=cases)
+            if self.option("llmeval_durations"):
+                self.durations = load_durations(str(self.option("llmeval_durations")))
+        except ConfigError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        if cases and self.compare_enabled():
+            raise pytest.UsageError(
+                "--llmeval-compare with --llmeval-shard-cases: a shard holds part of each suite's cases, "
+                "so compare the merged run instead: llmeval merge SHARD1.json ... -o run.json, then "
+                "llmeval compare OLD.json run.json")
+
+    def _cache_max_size(self) -> int | None:
+        """``[tool.llmeval] cache_max_size`` (or ini ``llmeval_cache_max_size``) in bytes, or None."""
+        value: Any = self.config.getini("llmeval_cache_max_size") or None
+        where = "ini llmeval_cache_max_size"
+        pyproject = self.rootdir / "pyproject.toml"
+        if value is None and pyproject.is_file():
+            from pytest_llmeval.registry import load_toml
+
+            try:
+                value = load_toml(pyproject).get("tool", {}).get("llmeval", {}).get("cache_max_size")
+            except Exception:  # noqa: BLE001 - a broken pyproject is reported where models are read
+                return None
+            where = f"{pyproject} [tool.llmeval] cache_max_size"
+        if value is None:
+            return None
+        from pytest_llmeval.cache import parse_size
+        from pytest_llmeval.errors import ConfigError
+
+        try:
+            return parse_size(value, where)
+        except ConfigError as exc:
+            raise pytest.UsageError(str(exc)) from None
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config,
+                                      items: list[pytest.Item]) -> None:
+        """``--llmeval-shard K/N``: keep this shard's files (or cases), deselect the rest."""
+        if self.shard is None:
+            return
+        from pytest_llmeval.items import shard_items
+
+        self._shard_collected = len(items)
+        kept, dropped, self._shard_plan = shard_items(items, self.shard, self.durations)
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
     @property
     def strict(self) -> bool:
@@ -124,7 +192,7 @@ class LLMEvalSession:
         return n
 
     def settings(self) -> dict[str, Any]:
-        return {
+        settings: dict[str, Any] = {
             "model": self.option("llmeval_model", "llmeval_model"),
             "baseline": self.option("llmeval_baseline", "llmeval_baseline"),
             "judge": self.option("llmeval_judge", "llmeval_judge"),
@@ -135,6 +203,12 @@ class LLMEvalSession:
             "python": sys.version.split()[0],
             "pytest": pytest.__version__,
         }
+        if self.shard is not None:
+            shard = self.shard.to_dict()
+            shard["durations"] = self.option("llmeval_durations")
+            shard["metrics"] = list(self.config.getini("llmeval_metrics") or [])
+            settings["shard"] = shard
+        return settings
 
     def progress(self) -> Any:
         """Inline generation/judging progress; silent with -q and on xdist workers."""
@@ -242,15 +316,28 @@ class LLMEvalSession:
             session.config.option.continue_on_collection_errors = True
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if self.is_worker:
+            return
         payload = getattr(report, "llmeval", None)
-        if payload is not None and not self.is_worker:
+        if payload is not None:
             self.collector.add(report.nodeid, payload)
+        if self.option("llmeval_store_durations"):
+            key = report.nodeid.split("::", 1)[0]
+            self._file_seconds[key] = self._file_seconds.get(key, 0.0) + float(report.duration or 0.0)
 
     def build_run(self) -> Any:
         return self.collector.build(self.settings())
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        if self.is_worker or not self.collector:
+        if self.is_worker:
+            return
+        if self.shard is not None and exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED \
+                and self._shard_collected:
+            session.exitstatus = pytest.ExitCode.OK  # there were tests: the other shards run them
+        self._store_durations()
+        self._prune_cache()
+        # A shard writes its results file even with nothing to do, so that the merge sees every shard.
+        if not self.collector and not (self.shard is not None and self.option("llmeval_json")):
             return
         self._run = run = self.build_run()
         from pytest_llmeval.errors import WriteError
@@ -272,6 +359,49 @@ class LLMEvalSession:
                 append_github_summary(run, self._comparison)
         except (WriteError, OSError) as exc:
             self._write_errors.append(f"llmeval: a report could not be written: {exc}")
+
+    def _store_durations(self) -> None:
+        """``--llmeval-store-durations``: this run's seconds per test file, merged into the file."""
+        path = self.option("llmeval_store_durations")
+        if not path or not self._file_seconds:
+            return
+        import json
+
+        from pytest_llmeval.errors import ConfigError, WriteError
+        from pytest_llmeval.fileio import write_atomic
+        from pytest_llmeval.sharding import load_durations, updated_durations
+
+        try:
+            existing = load_durations(path, "--llmeval-store-durations") if Path(path).exists() else {}
+        except ConfigError:
+            existing = {}  # an unreadable file is replaced by this run's figures
+        try:
+            write_atomic(path, json.dumps(updated_durations(existing, self._file_seconds), indent=1) + "\n",
+                         what="durations file")
+            self._written.append(f"llmeval: durations written to {path}")
+        except (WriteError, OSError) as exc:
+            self._write_errors.append(f"llmeval: the durations file was not written: {exc}")
+
+    def _prune_cache(self) -> None:
+        """``cache_max_size``: the least recently used entries go at the end of the run."""
+        if self.cache_max_bytes is None or self.cache_dir() is None or self.option("llmeval_cache_readonly"):
+            return
+        from pytest_llmeval.cache import Cache, format_size
+        from pytest_llmeval.errors import CacheError
+
+        path = self.cache_dir() / "cache.sqlite3"  # type: ignore[operator]
+        if not path.exists():
+            return
+        try:
+            with Cache(path) as cache:
+                pruned = cache.prune(max_bytes=self.cache_max_bytes, vacuum=False)
+        except CacheError as exc:
+            self._write_errors.append(f"llmeval: the cache was not pruned: {exc}")
+            return
+        if pruned.removed:
+            self._written.append(f"llmeval: cache over {format_size(self.cache_max_bytes)}: removed "
+                                 f"{pruned.removed} least recently used entries "
+                                 f"({format_size(pruned.removed_bytes)})")
 
     def _write_results(self, run: Any, path: str) -> None:
         """The results file, written atomically (or not at all, with a message: never half a file)."""
@@ -338,7 +468,16 @@ class LLMEvalSession:
         """Gates that did not run are counted on the summary's last line, strict mode or not."""
         skipped = [(s.file, a) for s in self._run.suites for a in s.aggregates if a.verdict == "skip"]
         errored = [(s.file, a) for s in self._run.suites for a in s.aggregates if a.verdict == "error"]
+        partial = [a for s in self._run.suites for a in s.aggregates if a.verdict == "partial"]
         total = sum(len(s.aggregates) for s in self._run.suites)
+        if partial:
+            terminalreporter.write_line(
+                f"llmeval: shard {self.shard.label if self.shard else '?'}: {len(partial)} gates of suites "
+                f"split over the shards are partial here; 'llmeval merge' of every shard's results file "
+                f"decides them")
+            total -= len(partial)
+            if not total:
+                return
         if not skipped and not errored:
             terminalreporter.write_line(f"llmeval: {total} gates evaluated, 0 not evaluated")
             return

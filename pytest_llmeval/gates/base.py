@@ -200,6 +200,13 @@ class Gate:
     description: ClassVar[str] = ""
     run_after: ClassVar[tuple[str, ...]] = ()
     """Kinds whose outcomes this kind reads from ``ctx.gates`` (they are evaluated first)."""
+    recomputable: ClassVar[bool] = False
+    """True when ``prepare_cases`` and ``evaluate`` need nothing but what the results file keeps per
+    case (outputs, samples, baseline outputs, scores, judge verdicts, request records, ``extra``),
+    the suite file and files it names: no model and no new judge verdict (the judge is then one
+    that replays the stored verdicts). ``--llmeval-shard-cases`` splits only suites whose gates
+    are all recomputable, and ``llmeval merge`` recomputes their gates over every case; a suite
+    with another kind runs whole in one shard."""
 
     def __init__(self, name: str, spec: Any, line: int | None = None) -> None:
         self.name = name

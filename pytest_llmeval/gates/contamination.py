@@ -54,6 +54,7 @@ class ContaminationSpec(GateSpec):
 
 @register_gate
 class ContaminationGate(Gate):
+    recomputable = True
     kind = "contamination"
     section = "contamination"
     Spec = ContaminationSpec

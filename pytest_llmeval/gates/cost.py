@@ -31,6 +31,7 @@ class CostSpec(GateSpec):
 
 @register_gate
 class CostGate(Gate):
+    recomputable = True
     kind = "cost"
     section = "cost"
     Spec = CostSpec

@@ -180,6 +180,7 @@ def load_human(spec: HumanSpec, ctx: GateContext) -> _Loaded:
 
 class _HumanGate(Gate):
     Spec = HumanSpec
+    recomputable = True  # the ratings files and the stored outputs' hashes
 
     def _load(self, ctx: GateContext) -> _Loaded | GateOutcome:
         try:

@@ -72,6 +72,7 @@ def _human_results(ctx: GateContext) -> tuple[Any, str | None]:
 class JudgeCalibrationGate(Gate):
     """``judge_calibration``: Cohen's kappa of the pairwise judge against the human majority."""
 
+    recomputable = True
     kind = "judge_calibration"
     section = "judge_calibration"
     Spec = JudgeCalibrationSpec

@@ -109,6 +109,7 @@ def judged(gate: Gate, ctx: GateContext, run: Any, key: str) -> GateOutcome:
 
 @register_gate
 class JudgeScoreGate(Gate):
+    recomputable = True
     kind = "judge_score"
     section = None
     Spec = ScoreJudgeSpec

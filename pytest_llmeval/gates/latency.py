@@ -58,6 +58,7 @@ def request_latencies(ctx: GateContext) -> tuple[list[float], int]:
 
 @register_gate
 class LatencyGate(Gate):
+    recomputable = True
     kind = "latency"
     section = "latency"
     Spec = LatencySpec

@@ -117,6 +117,7 @@ def check_thresholds(metric: Metric, spec: MetricGateSpec) -> None:
 
 @register_gate
 class MetricGate(Gate):
+    recomputable = True
     kind = "metric"
     section = None
     Spec = MetricGateSpec

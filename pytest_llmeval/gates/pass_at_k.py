@@ -130,6 +130,7 @@ class ExecuteSpec(GateSpec):
 class PassAtKGate(Gate):
     """pass@k of generated code, executed in a sandbox against each case's tests."""
 
+    recomputable = True
     kind = "pass_at_k"
     section = "execute"
     Spec = ExecuteSpec

@@ -57,6 +57,7 @@ def win_rate_name(model: str, against: str) -> str:
 
 @register_gate
 class WinRateGate(Gate):
+    recomputable = True
     kind = "win_rate"
     section = None
     Spec = PairwiseJudgeSpec
