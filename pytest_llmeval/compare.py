@@ -38,6 +38,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from pytest_llmeval import numbers
 from pytest_llmeval.errors import ConfigError
 from pytest_llmeval.results import AggregateResult, CaseResult, RunResult, SuiteResult
 from pytest_llmeval.sanitize import display
@@ -367,8 +368,12 @@ class Comparison:
         """An assertion-style message for one gate, with the cases that got worse."""
         return format_regression(_result(gate, self.alpha), max_cases, self.warnings)
 
-    def format_text(self, max_cases: int = 5) -> str:
-        """A readable terminal report: gates, then the cases that got worse and better."""
+    def format_text(self, max_cases: int = 5, width: int | None = None) -> str:
+        """A readable terminal report: gates, then the cases that got worse and better.
+
+        With ``width``, every line fits in that many columns (long ones wrap, indented),
+        and the old | new columns of the cases share that width.
+        """
         out: list[str] = []
         verdict = ("REGRESSION" if self.regressions else "ERROR: gates that cannot be compared"
                    if self.errors else "no significant regression")
@@ -421,7 +426,12 @@ class Comparison:
                     if changes:
                         out.append(f"  {display(g.name, 200, multiline=False)}: {count} cases got "
                                    f"{what}, showing {min(max_cases, len(changes))}")
-                        out.extend(_format_changes(changes[:max_cases], g.name))
+                        out.extend(_format_changes(changes[:max_cases], g.name,
+                                                   width=width if width else 100))
+        if width:
+            from pytest_llmeval.report.terminal import fit_block
+
+            out = fit_block("\n".join(out), width)
         return "\n".join(out)
 
 
@@ -819,18 +829,17 @@ def _finite(obj: Any) -> Any:
 
 
 def _num(v: float | None) -> str:
-    return "-" if v is None else f"{v:.4g}"
+    return numbers.number(v)
 
 
 def _signed(v: float | None) -> str:
-    return "-" if v is None else f"{v:+.4g}"
+    return numbers.signed(v)
 
 
 def _p(v: float | None) -> str:
-    """``=0.031`` or ``<0.001``, to follow ``p``."""
-    if v is None:
-        return "=-"
-    return f"={v:.2g}" if v >= 0.001 else "<0.001"
+    """``=0.031`` or ``<0.001``, to follow ``p`` (:func:`pytest_llmeval.numbers.p_value`)."""
+    text = numbers.p_value(v)
+    return "=-" if text == numbers.MISSING else text[1:]
 
 
 def _ids(ids: list[str], limit: int = 10) -> str:
@@ -842,7 +851,7 @@ def _format_changes(changes: list[CaseChange], metric: str, width: int = 100) ->
     lines: list[str] = []
     for c in changes:
         case_id, name = display(c.id, 100, multiline=False), display(metric, 100, multiline=False)
-        lines.append(f"    case {case_id}: {name} {c.old_score:.4g} -> {c.new_score:.4g}")
+        lines.append(f"    case {case_id}: {name} {_num(c.old_score)} -> {_num(c.new_score)}")
         lines.extend("      " + row for row in _side_by_side(
             c.old_output, c.new_output, width=width - 6))
     return lines

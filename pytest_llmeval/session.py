@@ -318,29 +318,34 @@ class LLMEvalSession:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.is_worker or self._run is None:
             return
-        from pytest_llmeval.report.terminal import write_summary
+        from pytest_llmeval.numbers import PREVIOUS_RUN
+        from pytest_llmeval.report.terminal import fit_block, terminal_width, write_fitted, write_summary
 
-        write_summary(terminalreporter, self._run, verbosity=int(self.config.getoption("verbose", 0) or 0))
-        self._write_not_evaluated(terminalreporter)
+        tr = terminalreporter
+        width = terminal_width(tr)
+        write_summary(tr, self._run, verbosity=int(self.config.getoption("verbose", 0) or 0), width=width)
+        self._write_not_evaluated(tr, width)
         if self._comparison is not None:
-            terminalreporter.section("llmeval: comparison with the baseline run", sep="-")
-            for line in self._comparison.format_text().splitlines():
-                terminalreporter.write_line(line)
+            tr.section(f"llmeval: comparison with the {PREVIOUS_RUN}", sep="-")
+            for line in fit_block(self._comparison.format_text(width=width), width):
+                tr.write_line(line)
         for line in self._written:
-            terminalreporter.write_line(line)
+            write_fitted(tr, line, width)
         for line in self._write_errors:
-            terminalreporter.write_line(line, red=True, bold=True)
+            write_fitted(tr, line, width, red=True, bold=True)
         html_path = self.option("llmeval_html")
         if html_path and not self._write_errors:
-            terminalreporter.write_line(f"llmeval: HTML report written to {html_path}")
+            write_fitted(tr, f"llmeval: HTML report written to {html_path}", width)
 
-    def _write_not_evaluated(self, terminalreporter: Any) -> None:
+    def _write_not_evaluated(self, terminalreporter: Any, width: int) -> None:
         """Gates that did not run are counted on the summary's last line, strict mode or not."""
+        from pytest_llmeval.report.terminal import write_fitted
+
         skipped = [(s.file, a) for s in self._run.suites for a in s.aggregates if a.verdict == "skip"]
         errored = [(s.file, a) for s in self._run.suites for a in s.aggregates if a.verdict == "error"]
         total = sum(len(s.aggregates) for s in self._run.suites)
         if not skipped and not errored:
-            terminalreporter.write_line(f"llmeval: {total} gates evaluated, 0 not evaluated")
+            write_fitted(terminalreporter, f"llmeval: {total} gates evaluated, 0 not evaluated", width)
             return
         parts = []
         if errored:
@@ -349,9 +354,9 @@ class LLMEvalSession:
             parts.append(f"{len(skipped)} skipped ({', '.join(f'{f}::{a.name}' for f, a in skipped[:5])}"
                          f"{' ...' if len(skipped) > 5 else ''})")
         mode = "strict" if self.strict else "not strict: skipped gates do not fail the run"
-        terminalreporter.write_line(f"llmeval: {total - len(skipped) - len(errored)} of {total} gates "
-                                    f"evaluated; not evaluated: {', '.join(parts)} [{mode}]",
-                                    yellow=True, bold=True)
+        write_fitted(terminalreporter, f"llmeval: {total - len(skipped) - len(errored)} of {total} gates "
+                                       f"evaluated; not evaluated: {', '.join(parts)} [{mode}]", width,
+                     yellow=True, bold=True)
 
     def usage(self) -> dict[str, Any]:
         """Per model: API usage (tokens, retries, cost) and cache hits, judges' models included."""
