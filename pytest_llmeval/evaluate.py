@@ -90,7 +90,16 @@ class SuiteEvaluator:
     # ------------------------------------------------------------------ main
 
     def run(self, selected: set[str] | None = None, gates_selected: set[str] | None = None) -> SuiteOutcome:
-        """Evaluate. ``selected``: case ids to evaluate (None = all); ``gates_selected``: gate names."""
+        """Evaluate. ``selected``: case ids to evaluate (None = all); ``gates_selected``: gate names.
+
+        Models that load their weights during the run say so to the progress reporter.
+        """
+        from pytest_llmeval.models.base import listen_for_loading
+
+        with listen_for_loading(getattr(self.progress, "loading", None)):
+            return self._run(selected, gates_selected)
+
+    def _run(self, selected: set[str] | None, gates_selected: set[str] | None) -> SuiteOutcome:
         suite = self.suite
         gates = [g for g in suite.gates if gates_selected is None or g.name in gates_selected]
         need_all = gates_selected is None or bool(gates)

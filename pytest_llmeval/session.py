@@ -39,6 +39,8 @@ class LLMEvalSession:
         self.output_cap: int | None = None
         self._written: list[str] = []
         self._write_errors: list[str] = []
+        self._progress_events: list[dict[str, Any]] = []
+        self._current_file = ""
 
     def validate_options(self) -> None:
         """Bad ``--llmeval-*`` values are usage errors (exit 4) before anything runs."""
@@ -137,13 +139,46 @@ class LLMEvalSession:
         }
 
     def progress(self) -> Any:
-        """Inline generation/judging progress; silent with -q and on xdist workers."""
-        from pytest_llmeval.report.progress import NoProgress, Progress
+        """Progress of loading, generation and judging: on pytest's line, recorded on xdist workers.
 
+        Silent with ``-q``. A worker records each finished phase; the events ride on the
+        next report it sends (``report.llmeval_progress``) and the controller shows them.
+        """
+        from pytest_llmeval.report.progress import NoProgress, Progress, RecordingProgress
+
+        verbose = int(self.config.getoption("verbose", 0) or 0)
+        if self.is_worker:
+            return RecordingProgress(self._progress_events, lambda: self._current_file)
         tr = self.config.pluginmanager.get_plugin("terminalreporter")
-        if self.is_worker or tr is None or int(self.config.getoption("verbose", 0) or 0) < 0:
+        if tr is None or verbose < 0:
             return NoProgress()
-        return Progress(tr, self.config.pluginmanager.get_plugin("capturemanager"))
+        return Progress(tr, self.config.pluginmanager.get_plugin("capturemanager"), verbose=verbose)
+
+    def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
+        self._current_file = nodeid.split("::", 1)[0]
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: Any) -> Any:
+        """On a worker, the progress events recorded so far ride on this report to the controller."""
+        outcome = yield
+        if self.is_worker and self._progress_events:
+            report = outcome.get_result()
+            report.llmeval_progress = list(self._progress_events)
+            self._progress_events.clear()
+
+    def _show_remote_progress(self, report: pytest.TestReport) -> None:
+        events = getattr(report, "llmeval_progress", None)
+        if not events or not isinstance(events, list):
+            return
+        verbose = int(self.config.getoption("verbose", 0) or 0)
+        tr = self.config.pluginmanager.get_plugin("terminalreporter")
+        if tr is None or verbose < 0:
+            return
+        from pytest_llmeval.report.progress import RemoteProgress
+
+        node = getattr(report, "node", None)
+        worker = str(getattr(getattr(node, "gateway", None), "id", "") or "")
+        RemoteProgress(tr, verbose).show(events, worker)
 
     # ------------------------------------------------------------------ models (delegated)
 
@@ -241,9 +276,13 @@ class LLMEvalSession:
         if self.bad_suites and session.testsfailed == self.bad_suites:
             session.config.option.continue_on_collection_errors = True
 
+    @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if self.is_worker:
+            return
+        self._show_remote_progress(report)
         payload = getattr(report, "llmeval", None)
-        if payload is not None and not self.is_worker:
+        if payload is not None:
             self.collector.add(report.nodeid, payload)
 
     def build_run(self) -> Any:

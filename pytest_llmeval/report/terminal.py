@@ -268,6 +268,15 @@ def terminal_width(tr: Any) -> int:
     return max(20, width)
 
 
+def _painter(tr: Any) -> Any:
+    """``paint(text, markup)``: pytest's terminal writer's markup (plain text when it writes no colour)."""
+    try:
+        writer = tr.config.get_terminal_writer()
+    except AttributeError:
+        return lambda text, markup: text
+    return lambda text, markup: writer.markup(text, **markup) if markup else text
+
+
 def write_fitted(tr: Any, text: str, width: int, **markup: bool) -> None:
     """Write ``text`` as lines of at most ``width`` columns."""
     for line in fit(text, width):
@@ -283,11 +292,10 @@ def write_summary(tr: Any, run: RunResult, verbosity: int = 0, width: int | None
     tr.section("llmeval summary", sep="=")
     rows = summary_rows(run)
     if rows:
+        paint = _painter(tr)
         for segments in render_table(rows, width):
-            tr.ensure_newline()
-            for text, verdict in segments:
-                tr.write(text, **(VERDICT_MARKUP.get(verdict, {}) if verdict else {}))
-            tr.write("\n")
+            tr.write_line("".join(paint(text, VERDICT_MARKUP.get(verdict, {})) if verdict else text
+                                  for text, verdict in segments))
     else:
         tr.write_line("no aggregate gates ran")
     for suite in run.suites:
