@@ -40,6 +40,8 @@ OPTIONAL = ("model", "threshold", "n")
 """Columns kept while they fit, most wanted first (dropped from the end)."""
 WRAPPABLE = ("suite", "gate", "interval")
 """Columns whose cells may wrap onto more lines, narrowed in this order."""
+SOFT_WRAP = {"suite": 20, "gate": 20}
+"""How far names wrap before a column has to move under its row."""
 MIN_WRAP = {"suite": 8, "gate": 12, "interval": 8}
 """Narrowest a wrapped cell gets (never narrower than its header word)."""
 
@@ -152,36 +154,54 @@ class Layout:
 
 
 def layout(rows: list[Row], width: int) -> Layout:
-    """Fit the table in ``width`` columns: drop optional columns under their row, then wrap names."""
+    """Fit the table in ``width`` columns.
+
+    Long suite and gate names wrap (down to :data:`SOFT_WRAP` columns) before any column
+    moves under its row; then ``n``, ``threshold`` and ``model`` move, in that order; then
+    the names and the interval wrap down to :data:`MIN_WRAP`. Wrapped columns get back
+    whatever room is left, up to their natural width (the interval first).
+    """
     natural = {c: max([text_width(c)] + [text_width(r.get(c)) for r in rows]) for c in HEADER}
-    candidate = Layout(list(HEADER), dict(natural), [], True)
+
+    def attempt(columns: list[str], floors: dict[str, int]) -> Layout | None:
+        widths = dict(natural)
+        for c in WRAPPABLE:
+            widths[c] = min(natural[c], max(floors.get(c, natural[c]), text_width(c)))
+        lay = Layout(columns, widths, [c for c in HEADER if c not in columns], True)
+        if lay.total > width:
+            return None
+        for c in reversed(WRAPPABLE):  # give the room back: the interval whole first, then names
+            lay.widths[c] = min(natural[c], lay.widths[c] + width - lay.total)
+        return lay
+
+    columns = list(HEADER)
     for drop in (None, *reversed(OPTIONAL)):
         if drop is not None:
-            candidate.columns.remove(drop)
-            candidate.moved.insert(0, drop)
-        if candidate.total <= width:
-            return candidate
-    for column in WRAPPABLE:
-        floor = max(text_width(column), MIN_WRAP[column])
-        excess = candidate.total - width
-        candidate.widths[column] = max(floor, candidate.widths[column] - excess)
-        if candidate.total <= width:
-            return candidate
-    candidate.fits = False
-    return candidate
+            columns.remove(drop)
+        found = attempt(list(columns), SOFT_WRAP)
+        if found is not None:
+            return found
+    found = attempt(list(columns), MIN_WRAP)
+    if found is not None:
+        return found
+    return Layout(list(columns), dict(natural), [c for c in HEADER if c not in columns], False)
 
 
 def _wrap_cell(text: str, width: int) -> list[str]:
     if text_width(text) <= width:
         return [text]
     lead = len(text) - len(text.lstrip(" "))
-    lines = textwrap.wrap(text, width, initial_indent="", subsequent_indent=" " * min(lead + 2, 4),
-                          break_long_words=True, break_on_hyphens=False, drop_whitespace=True)
-    if lead:
-        lines[0] = " " * lead + lines[0].lstrip(" ")
-        if text_width(lines[0]) > width:
-            return _hard_wrap(text, width)
-    return lines if all(text_width(x) <= width for x in lines) else _hard_wrap(text, width)
+    return _words(text, width, " " * min(lead + 2, 4))
+
+
+def _words(text: str, width: int, indent: str) -> list[str]:
+    """Wrap at spaces; a word longer than a line starts its own line and is cut there."""
+    lines = textwrap.wrap(text, width, subsequent_indent=indent if text_width(indent) < width // 2 else "",
+                          break_long_words=False, break_on_hyphens=False)
+    out: list[str] = []
+    for line in lines:
+        out.extend(_hard_wrap(line, width) if text_width(line) > width else [line])
+    return out or [""]
 
 
 def _hard_wrap(text: str, width: int) -> list[str]:
@@ -242,16 +262,7 @@ def fit(text: str, width: int, indent: str = "  ") -> list[str]:
     if text_width(text) <= width:
         return [text]
     lead = " " * (len(text) - len(text.lstrip(" ")))
-    sub = lead + indent if text_width(lead + indent) < width // 2 else ""
-    lines = textwrap.wrap(text, max(1, width), subsequent_indent=sub, break_long_words=True,
-                          break_on_hyphens=False, initial_indent="")
-    if lead and lines:
-        lines[0] = lead + lines[0].lstrip(" ") if text_width(lead + lines[0].lstrip(" ")) <= width \
-            else lines[0]
-    out: list[str] = []
-    for line in lines:
-        out.extend(_hard_wrap(line, width) if text_width(line) > width else [line])
-    return out
+    return _words(text, width, lead + indent)
 
 
 def fit_block(text: str, width: int) -> list[str]:
