@@ -77,31 +77,30 @@ class ProgressEvent:
                    total=int(d.get("total", 0)), seconds=float(d.get("seconds", 0.0)), loading=loading,
                    note=str(d.get("note", "")))
 
-    def text(self, *, compact: bool = False) -> str:
-        """The phase in words (``finetuned: loading 2.1s, 60/60 in 1.4s``); the count alone if ``compact``."""
-        label = display(self.label, 80, multiline=False)
+    def text(self, *, label: bool = True, loads: bool = True) -> str:
+        """The phase in words: ``finetuned: loading 2.1s, 60/60 in 1.4s``, without the label or loads."""
         count = f"{self.done}/{self.total} in {self.seconds:.1f}s" + (f" {self.note}" if self.note else "")
-        if compact:
-            return count
-        loads = ", ".join(f"loading {s:.1f}s" for _, s in self.loading)
-        return f"{label}: " + (f"{loads}, " if loads else "") + count
+        loaded = ", ".join(f"loading {s:.1f}s" for _, s in self.loading) if loads else ""
+        head = f"{display(self.label, 80, multiline=False)}: " if label else ""
+        return head + (f"{loaded}, " if loaded else "") + count
 
 
 def fitted_note(events: list[ProgressEvent], room: int, *, prefix: str = "", with_suite: bool = False,
                 suite_only: bool = False) -> str:
     """``[...]`` of ``events`` (one suite's phases) in ``room`` columns; "" when not even the counts fit.
 
-    Shorter forms are tried in turn: the suite with labels and loading times; the suite
-    with the counts; labels and loading times; the counts alone.
+    Shorter forms are tried in turn: labels, loading times and counts; loading times and
+    counts; counts alone; each with the suite first (``with_suite``), then without it
+    (unless ``suite_only``).
     """
     if not events:
         return ""
     suite = display(events[0].suite, 120, multiline=False) if with_suite and events[0].suite else ""
-    full = "; ".join(e.text() for e in events)
-    counts = "; ".join(e.text(compact=True) for e in events)
-    forms = [f"{suite}: {full}", f"{suite}: {counts}"] if suite else []
+    texts = ["; ".join(e.text(label=lab, loads=lo) for e in events)
+             for lab, lo in ((True, True), (False, True), (False, False))]
+    forms = [f"{suite}: {t}" for t in texts] if suite else []
     if not (suite and suite_only):
-        forms += [full, counts]
+        forms += texts
     for text in forms:
         note = f"[{prefix}{text}] "
         if text_width(note) <= room and text_width(note) >= MIN_NOTE:
