@@ -146,6 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
     from pytest_llmeval.human import cli as human_cli
 
     human_cli.add_parsers(sub)
+    from pytest_llmeval.viewer import cli as viewer_cli
+
+    viewer_cli.add_parser(sub)
     return parser
 
 
