@@ -191,7 +191,7 @@ def chart(trend: Trend, width: int = 640, height: int = 220) -> Chart:
     n = len(trend.points)
 
     def x(i: int) -> float:
-        return (left + right) / 2 if n == 1 else left + 12 + i * (right - left - 24) / (n - 1)
+        return (left + right) / 2 if n == 1 else left + 40 + i * (right - left - 80) / (n - 1)
 
     steps = [lo + k * (hi - lo) / 4 for k in range(5)]
     y_ticks = [(round(y(v), 1), numbers.number(v)) for v in steps]

@@ -107,3 +107,25 @@ def test_xdist_controller_shows_each_suites_progress(suites: pytest.Pytester) ->
     vnotes = [line for line in verbose.outlines if line.startswith("[gw")]
     assert any("a.eval.yaml: python:toymodel:slow_loader: loading" in line for line in vnotes), verbose.outlines
     assert all(re.match(r"\[gw\d\] \[\s*\d+%\] ", line) or line.startswith("[gw") for line in vnotes)
+
+
+def test_hf_model_announces_its_load_before_it_counts(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pathlib import Path
+
+    from pytest_llmeval.models import hf
+    from pytest_llmeval.models.base import listen_for_loading
+
+    repo = Path(__file__).resolve().parents[2]
+    model = hf.HFModel("base", "example_suite/models/base", {}, repo)
+    heard: list[tuple[str, bool]] = []
+
+    def load_weights(self: hf.HFModel) -> None:
+        heard.append(("weights", True))
+        self._model = object()
+
+    monkeypatch.setattr(hf.HFModel, "_load_weights", load_weights)
+    with listen_for_loading(lambda what, started: heard.append((what, started))):
+        model._load()
+        model._load()  # loaded once: no second announcement
+    assert heard == [("hf:example_suite/models/base", True), ("weights", True),
+                     ("hf:example_suite/models/base", False)]
