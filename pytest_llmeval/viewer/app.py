@@ -132,7 +132,7 @@ def create_app(folder: str | Path, *, last: int = DEFAULT_LAST,
         if isinstance(files, Response):
             return files
         rf = pick(request.path_params["name"], files)
-        if rf is None:
+        if rf is None or rf.run is None:
             return problem("No such run in this folder", 404)
         from pytest_llmeval.report.html import render_html
 
@@ -170,6 +170,7 @@ def create_app(folder: str | Path, *, last: int = DEFAULT_LAST,
         old, new, comparison = found
         from pytest_llmeval.report.html import render_html
 
+        assert new.run is not None  # pair() only returns readable runs
         return HTMLResponse(render_html(new.run, comparison=comparison, baseline=old.run))
 
     async def healthz(request: Request) -> Response:
