@@ -40,8 +40,8 @@ OPTIONAL = ("model", "threshold", "n")
 """Columns kept while they fit, most wanted first (dropped from the end)."""
 WRAPPABLE = ("suite", "gate", "interval")
 """Columns whose cells may wrap onto more lines, narrowed in this order."""
-SOFT_WRAP = {"suite": 20, "gate": 20}
-"""How far names wrap before a column has to move under its row."""
+SOFT_WRAP = {"suite": 20, "gate": 20, "interval": 99}
+"""How far names wrap (at spaces only) before a column has to move under its row."""
 MIN_WRAP = {"suite": 8, "gate": 12, "interval": 8}
 """Narrowest a wrapped cell gets (never narrower than its header word)."""
 
@@ -156,12 +156,16 @@ class Layout:
 def layout(rows: list[Row], width: int) -> Layout:
     """Fit the table in ``width`` columns.
 
-    Long suite and gate names wrap (down to :data:`SOFT_WRAP` columns) before any column
-    moves under its row; then ``n``, ``threshold`` and ``model`` move, in that order; then
-    the names and the interval wrap down to :data:`MIN_WRAP`. Wrapped columns get back
+    Long suite and gate names wrap at spaces (down to :data:`SOFT_WRAP` columns, never
+    inside a word) before any column moves under its row; then ``n``, ``threshold`` and
+    ``model`` move, in that order; then the names and the interval wrap down to
+    :data:`MIN_WRAP`. Wrapped columns get back
     whatever room is left, up to their natural width (the interval first).
     """
     natural = {c: max([text_width(c)] + [text_width(r.get(c)) for r in rows]) for c in HEADER}
+    # Before a column moves, names wrap only at spaces: never narrower than their longest word.
+    longest_word = {c: max([0] + [text_width(w) for r in rows for w in r.get(c).split()]) for c in WRAPPABLE}
+    soft = {c: max(SOFT_WRAP.get(c, 0), longest_word[c]) for c in WRAPPABLE}
 
     def attempt(columns: list[str], floors: dict[str, int]) -> Layout | None:
         widths = dict(natural)
@@ -178,7 +182,7 @@ def layout(rows: list[Row], width: int) -> Layout:
     for drop in (None, *reversed(OPTIONAL)):
         if drop is not None:
             columns.remove(drop)
-        found = attempt(list(columns), SOFT_WRAP)
+        found = attempt(list(columns), soft)
         if found is not None:
             return found
     found = attempt(list(columns), MIN_WRAP)
