@@ -46,9 +46,24 @@ def _compare(args: argparse.Namespace) -> int:
     new = read_results(args.new)
     comparison = compare_runs(old, new, alpha=alpha, max_regression=max_regression, seed=args.seed,
                               allow_unpaired=args.allow_unpaired)
-    print(comparison.format_text(max_cases=args.max_cases))
-    _write_reports(args, new, comparison, old)
+    if args.json:
+        _print_compare_json(args, new, comparison, old)
+    else:
+        print(comparison.format_text(max_cases=args.max_cases))
+        _write_reports(args, new, comparison, old)
     return EXIT_OK if comparison.passed else EXIT_FAILED
+
+
+def _print_compare_json(args: argparse.Namespace, run: Any, comparison: Any, baseline: Any) -> None:
+    """``compare --json``: the document alone on stdout (report messages go to stderr)."""
+    import contextlib
+    import json
+
+    from pytest_llmeval.report.compare_json import compare_json
+
+    print(json.dumps(compare_json(comparison, args.old, args.new), indent=2, ensure_ascii=False))
+    with contextlib.redirect_stdout(sys.stderr):
+        _write_reports(args, run, comparison, baseline)
 
 
 def _write_reports(args: argparse.Namespace, run: Any, comparison: Any, baseline: Any) -> None:
@@ -139,6 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--html", default=None,
                    help="also write an HTML report of the new run with the comparison")
     p.add_argument("--markdown", default=None, help="also write a Markdown summary")
+    p.add_argument("--json", action="store_true",
+                   help="print the comparison as JSON (schema: pytest_llmeval/report/compare.schema.json) "
+                        "instead of text; the exit code is the same")
     p.set_defaults(func=_compare)
 
     p = sub.add_parser("report", epilog=EPILOG, help="render a results file as HTML or Markdown")
@@ -164,6 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
     from pytest_llmeval.human import cli as human_cli
 
     human_cli.add_parsers(sub)
+    from pytest_llmeval.viewer import cli as viewer_cli
+
+    viewer_cli.add_parser(sub)
     return parser
 
 

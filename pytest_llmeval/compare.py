@@ -369,8 +369,12 @@ class Comparison:
         """An assertion-style message for one gate, with the cases that got worse."""
         return format_regression(_result(gate, self.alpha), max_cases, self.warnings)
 
-    def format_text(self, max_cases: int = 5) -> str:
-        """A readable terminal report: gates, then the cases that got worse and better."""
+    def format_text(self, max_cases: int = 5, width: int | None = None) -> str:
+        """A readable terminal report: gates, then the cases that got worse and better.
+
+        With ``width``, every line fits in that many columns (long ones wrap, indented),
+        and the old | new columns of the cases share that width.
+        """
         out: list[str] = []
         verdict = ("REGRESSION" if self.regressions else "ERROR: gates that cannot be compared"
                    if self.errors else "no significant regression")
@@ -423,7 +427,12 @@ class Comparison:
                     if changes:
                         out.append(f"  {display(g.name, 200, multiline=False)}: {count} cases got "
                                    f"{what}, showing {min(max_cases, len(changes))}")
-                        out.extend(_format_changes(changes[:max_cases], g.name))
+                        out.extend(_format_changes(changes[:max_cases], g.name,
+                                                   width=width if width else 100))
+        if width:
+            from pytest_llmeval.report.terminal import fit_block
+
+            out = fit_block("\n".join(out), width)
         return "\n".join(out)
 
 

@@ -156,7 +156,15 @@ class SuiteEvaluator:
 
         ``only``: the case ids of this shard when ``--llmeval-shard-cases`` splits the suite; the
         gates then run over those cases alone (a partial value that ``llmeval merge`` recomputes).
+        Models that load their weights during the run say so to the progress reporter.
         """
+        from pytest_llmeval.models.base import listen_for_loading
+
+        with listen_for_loading(getattr(self.progress, "loading", None)):
+            return self._run(selected, gates_selected, only)
+
+    def _run(self, selected: set[str] | None, gates_selected: set[str] | None,
+             only: set[str] | None) -> SuiteOutcome:
         suite = self.suite
         gates = [g for g in suite.gates if gates_selected is None or g.name in gates_selected]
         need_all = gates_selected is None or bool(gates)

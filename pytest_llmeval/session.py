@@ -45,6 +45,8 @@ class LLMEvalSession:
         self._shard_collected = 0
         self._file_seconds: dict[str, float] = {}
         self.cache_max_bytes: int | None = None
+        self._progress_events: list[dict[str, Any]] = []
+        self._current_file = ""
 
     def validate_options(self) -> None:
         """Bad ``--llmeval-*`` values are usage errors (exit 4) before anything runs."""
@@ -211,13 +213,46 @@ class LLMEvalSession:
         return settings
 
     def progress(self) -> Any:
-        """Inline generation/judging progress; silent with -q and on xdist workers."""
-        from pytest_llmeval.report.progress import NoProgress, Progress
+        """Progress of loading, generation and judging: on pytest's line, recorded on xdist workers.
 
+        Silent with ``-q``. A worker records each finished phase; the events ride on the
+        next report it sends (``report.llmeval_progress``) and the controller shows them.
+        """
+        from pytest_llmeval.report.progress import NoProgress, Progress, RecordingProgress
+
+        verbose = int(self.config.getoption("verbose", 0) or 0)
+        if self.is_worker:
+            return RecordingProgress(self._progress_events, lambda: self._current_file)
         tr = self.config.pluginmanager.get_plugin("terminalreporter")
-        if self.is_worker or tr is None or int(self.config.getoption("verbose", 0) or 0) < 0:
+        if tr is None or verbose < 0:
             return NoProgress()
-        return Progress(tr, self.config.pluginmanager.get_plugin("capturemanager"))
+        return Progress(tr, self.config.pluginmanager.get_plugin("capturemanager"), verbose=verbose)
+
+    def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
+        self._current_file = nodeid.split("::", 1)[0]
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: Any) -> Any:
+        """On a worker, the progress events recorded so far ride on this report to the controller."""
+        outcome = yield
+        if self.is_worker and self._progress_events:
+            report = outcome.get_result()
+            report.llmeval_progress = list(self._progress_events)
+            self._progress_events.clear()
+
+    def _show_remote_progress(self, report: pytest.TestReport) -> None:
+        events = getattr(report, "llmeval_progress", None)
+        if not events or not isinstance(events, list):
+            return
+        verbose = int(self.config.getoption("verbose", 0) or 0)
+        tr = self.config.pluginmanager.get_plugin("terminalreporter")
+        if tr is None or verbose < 0:
+            return
+        from pytest_llmeval.report.progress import RemoteProgress
+
+        node = getattr(report, "node", None)
+        worker = str(getattr(getattr(node, "gateway", None), "id", "") or "")
+        RemoteProgress(tr, verbose).show(events, worker)
 
     # ------------------------------------------------------------------ models (delegated)
 
@@ -315,9 +350,11 @@ class LLMEvalSession:
         if self.bad_suites and session.testsfailed == self.bad_suites:
             session.config.option.continue_on_collection_errors = True
 
+    @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if self.is_worker:
             return
+        self._show_remote_progress(report)
         payload = getattr(report, "llmeval", None)
         if payload is not None:
             self.collector.add(report.nodeid, payload)
@@ -448,38 +485,44 @@ class LLMEvalSession:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.is_worker or self._run is None:
             return
-        from pytest_llmeval.report.terminal import write_summary
+        from pytest_llmeval.numbers import PREVIOUS_RUN
+        from pytest_llmeval.report.terminal import fit_block, terminal_width, write_fitted, write_summary
 
-        write_summary(terminalreporter, self._run, verbosity=int(self.config.getoption("verbose", 0) or 0))
-        self._write_not_evaluated(terminalreporter)
+        tr = terminalreporter
+        width = terminal_width(tr)
+        write_summary(tr, self._run, verbosity=int(self.config.getoption("verbose", 0) or 0), width=width)
+        self._write_not_evaluated(tr, width)
         if self._comparison is not None:
-            terminalreporter.section("llmeval: comparison with the baseline run", sep="-")
-            for line in self._comparison.format_text().splitlines():
-                terminalreporter.write_line(line)
+            tr.section(f"llmeval: comparison with the {PREVIOUS_RUN}", sep="-")
+            for line in fit_block(self._comparison.format_text(width=width), width):
+                tr.write_line(line)
         for line in self._written:
-            terminalreporter.write_line(line)
+            write_fitted(tr, line, width)
         for line in self._write_errors:
-            terminalreporter.write_line(line, red=True, bold=True)
+            write_fitted(tr, line, width, red=True, bold=True)
         html_path = self.option("llmeval_html")
         if html_path and not self._write_errors:
-            terminalreporter.write_line(f"llmeval: HTML report written to {html_path}")
+            write_fitted(tr, f"llmeval: HTML report written to {html_path}", width)
 
-    def _write_not_evaluated(self, terminalreporter: Any) -> None:
+    def _write_not_evaluated(self, terminalreporter: Any, width: int) -> None:
         """Gates that did not run are counted on the summary's last line, strict mode or not."""
+        from pytest_llmeval.report.terminal import write_fitted
+
         skipped = [(s.file, a) for s in self._run.suites for a in s.aggregates if a.verdict == "skip"]
         errored = [(s.file, a) for s in self._run.suites for a in s.aggregates if a.verdict == "error"]
         partial = [a for s in self._run.suites for a in s.aggregates if a.verdict == "partial"]
         total = sum(len(s.aggregates) for s in self._run.suites)
         if partial:
-            terminalreporter.write_line(
+            write_fitted(
+                terminalreporter,
                 f"llmeval: shard {self.shard.label if self.shard else '?'}: {len(partial)} gates of suites "
                 f"split over the shards are partial here; 'llmeval merge' of every shard's results file "
-                f"decides them")
+                f"decides them", width)
             total -= len(partial)
             if not total:
                 return
         if not skipped and not errored:
-            terminalreporter.write_line(f"llmeval: {total} gates evaluated, 0 not evaluated")
+            write_fitted(terminalreporter, f"llmeval: {total} gates evaluated, 0 not evaluated", width)
             return
         parts = []
         if errored:
@@ -488,9 +531,9 @@ class LLMEvalSession:
             parts.append(f"{len(skipped)} skipped ({', '.join(f'{f}::{a.name}' for f, a in skipped[:5])}"
                          f"{' ...' if len(skipped) > 5 else ''})")
         mode = "strict" if self.strict else "not strict: skipped gates do not fail the run"
-        terminalreporter.write_line(f"llmeval: {total - len(skipped) - len(errored)} of {total} gates "
-                                    f"evaluated; not evaluated: {', '.join(parts)} [{mode}]",
-                                    yellow=True, bold=True)
+        write_fitted(terminalreporter, f"llmeval: {total - len(skipped) - len(errored)} of {total} gates "
+                                       f"evaluated; not evaluated: {', '.join(parts)} [{mode}]", width,
+                     yellow=True, bold=True)
 
     def usage(self) -> dict[str, Any]:
         """Per model: API usage (tokens, retries, cost) and cache hits, judges' models included."""

@@ -25,6 +25,7 @@ from pytest_llmeval.models.base import (
     Prompt,
     apply_stop,
     as_model_base,
+    loading,
     messages_to_text,
 )
 
@@ -54,6 +55,7 @@ __all__ = [
     "apply_stop",
     "as_model_base",
     "load_model",
+    "loading",
     "messages_to_text",
     "split_reference",
 ]

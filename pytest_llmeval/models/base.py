@@ -15,13 +15,14 @@ call instead of probing: ``generate(requests, progress=None)``,
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import inspect
 import json
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, NamedTuple, Protocol, Union, runtime_checkable
@@ -456,3 +457,37 @@ def apply_stop(text: str, stop: Sequence[str]) -> str:
             if i != -1:
                 cut = min(cut, i)
     return text[:cut]
+
+
+# --------------------------------------------------------------------------- loading announcements
+
+LoadListener = Callable[[str, bool], None]
+"""Called as ``listener(what, True)`` when a model starts loading and ``(what, False)`` when done."""
+_LOAD_LISTENER: ContextVar[LoadListener | None] = ContextVar("llmeval_load_listener", default=None)
+
+
+@contextlib.contextmanager
+def loading(what: str) -> Iterator[None]:
+    """Announce that ``what`` (``hf:models/base``) is loading, so progress can say so before counting.
+
+    Backends whose first call loads weights wrap that load in it; a ``python:`` model can too.
+    Without a listener (outside a suite's evaluation) it does nothing.
+    """
+    listener = _LOAD_LISTENER.get()
+    if listener is not None:
+        listener(what, True)
+    try:
+        yield
+    finally:
+        if listener is not None:
+            listener(what, False)
+
+
+@contextlib.contextmanager
+def listen_for_loading(listener: LoadListener | None) -> Iterator[None]:
+    """Send the :func:`loading` announcements made in this context (this thread) to ``listener``."""
+    token = _LOAD_LISTENER.set(listener)
+    try:
+        yield
+    finally:
+        _LOAD_LISTENER.reset(token)

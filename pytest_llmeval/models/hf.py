@@ -158,6 +158,12 @@ class HFModel(ModelBase):
     def _load(self) -> None:
         if self._model is not None:
             return
+        from pytest_llmeval.models.base import loading
+
+        with loading(f"hf:{self.target}"):
+            self._load_weights()
+
+    def _load_weights(self) -> None:
         try:
             import torch
             from transformers import AutoModelForCausalLM, AutoTokenizer

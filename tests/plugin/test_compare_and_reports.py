@@ -45,7 +45,7 @@ def test_compare_fails_the_run_on_a_planted_regression(evaldir: pytest.Pytester,
     worse.assert_outcomes(passed=201, failed=1)
     worse.stdout.fnmatch_lines(["*FAILED s.eval.yaml::regression[[]*[]]*"])
     out = worse.stdout.str()
-    assert "comparison with the baseline run" in out and "c101" in out
+    assert "comparison with the previous run" in out and "c101" in out
     html = (evaldir.path / "report.html").read_text()
     assert html.startswith("<!DOCTYPE html>") and "c101" in html
     assert "exact" in summary.read_text()

@@ -77,7 +77,7 @@ def test_named_models_from_pyproject(evaldir: pytest.Pytester) -> None:
     assert suite["model"] == "tuned" and suite["baseline"] == "base"
     base = suite["aggregates"][0]["details"]["vs_baseline"]
     assert base["value"] == 0.5 and base["delta"] == 0.5
-    result.stdout.fnmatch_lines(["*baseline*base*0.500*", "*difference*+0.500*"])
+    result.stdout.fnmatch_lines(["*base model*base*0.500*", "*difference*+0.500*"])
 
 
 def test_unknown_model_name_suggests(evaldir: pytest.Pytester) -> None:
