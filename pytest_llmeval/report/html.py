@@ -119,14 +119,19 @@ def _sha256(text: str) -> str:
     return "sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode()
 
 
+_UNSAFE_IN_SOURCE = re.compile("[\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ud800-\udfff]")
+
+
 def _json_for_script(data: Any) -> Any:
     """JSON safe inside ``<script type="application/json">``: no ``<``, ``>``, ``&`` to end or open a tag."""
     from markupsafe import Markup
 
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    for ch, esc in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
-                    ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+    for ch, esc in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
         text = text.replace(ch, esc)
+    # C1 controls, bidi and zero-width marks, line separators and lone surrogates travel as \u escapes:
+    # the page's source never holds them raw (and a lone surrogate could not be written as UTF-8)
+    text = _UNSAFE_IN_SOURCE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
     return Markup(text)  # noqa: S704 - every character that could end the element is escaped above
 
 

@@ -32,6 +32,7 @@ def responder(request) -> str:
 
 def test_win_rate_against_the_reference_outputs_with_a_length_controlled_gate(evaldir, monkeypatch):  # noqa: F811
     monkeypatch.setenv("FAKE_KEY", "sk-test")
+    monkeypatch.setenv("COLUMNS", "200")  # the summary's rows on one line each
     records = [{"instruction": f"Answer question {i}", "output": "reference answer text",
                 "generator": "ref-model", "dataset": "helpful_base" if i % 2 else "koala"} for i in range(40)]
     (evaldir.path / "alpaca_eval.json").write_text(json.dumps(records))

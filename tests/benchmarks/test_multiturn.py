@@ -220,7 +220,8 @@ def base(prompt):
 '''
 
 
-def test_turns_per_turn_rows_and_the_pairwise_turns_serial_and_xdist(evaldir, dist):  # noqa: F811
+def test_turns_per_turn_rows_and_the_pairwise_turns_serial_and_xdist(evaldir, dist, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("COLUMNS", "200")  # the summary's rows on one line each
     evaldir.makepyfile(mtjudges=JUDGES, mtmodels=MODELS)
     write(evaldir, "chat.eval.yaml", """
         model: python:mtmodels:ft

@@ -31,6 +31,7 @@ def _run(value: float, lo: float, hi: float, base: float, delta: float, dlo: flo
     (0.64321, 0.59849, 0.68804, 0.55, 0.09321, 0.04126, 0.14402),
     (7.25, 6.8, 7.7, 6.1, 1.15, -0.0213, 2.2),
     (0.0425, 0.0312, 0.0538, 0.07, -0.0275, -0.0401, -0.0146),
+    (0.00412, 0.00305, 0.00519, 0.0082, -0.00408, -0.0052, -0.0031),
 ])
 def test_value_interval_and_difference_read_the_same_everywhere(values: tuple[float, ...]) -> None:
     value, lo, hi, base, delta, dlo, dhi = values
@@ -42,9 +43,9 @@ def test_value_interval_and_difference_read_the_same_everywhere(values: tuple[fl
 
     # terminal summary (its row, the base model's row and the difference row)
     rows = summary_rows(run)
-    assert rows[0][3:5] == [value_s, interval_s]
-    assert rows[1][3] + " " + rows[1][4] == base_s
-    assert rows[2][3:5] == [diff_s, diff_ci_s]
+    assert [rows[0].get("value"), rows[0].get("interval")] == [value_s, interval_s]
+    assert rows[1].get("value") + " " + rows[1].get("interval") == base_s
+    assert [rows[2].get("value"), rows[2].get("interval")] == [diff_s, diff_ci_s]
 
     # HTML overview
     html = render_html(run)

@@ -78,7 +78,7 @@ def test_comparison_with_the_previous_run_fits_too(suites: pytest.Pytester,
     assert start < lines.index(block[-1]) + 1
     too_long = [line for line in block if text_width(line) > 60]
     assert too_long == [], too_long
-    assert any("old" in line and "| new" in line for line in block)  # side by side, fitted
+    assert any("previous run" in line and "| this run" in line for line in block)  # side by side, fitted
 
 
 def test_rows_stay_data_driven_for_win_rate_length_control(baseline_run: RunResult) -> None:
