@@ -293,8 +293,8 @@ class RemoteProgress:
             # Inline, as pytest's dots are: the writer counts it, so the [ 23%] column stays put.
             for attempt in range(2):
                 room = int(writer.fullwidth) - max(int(writer.width_of_current_line), 0) - RESERVE
-                fresh = int(writer.width_of_current_line) <= 0  # a fresh line has room for the suite or wraps
-                note = fitted_note(parsed, room, prefix=prefix, with_suite=True, suite_only=fresh)
+                # the suite is the point of a worker's note: without room for it, the note starts a line
+                note = fitted_note(parsed, room, prefix=prefix, with_suite=True, suite_only=True)
                 if note:
                     tr.write(note, flush=True)
                     self.shown += 1

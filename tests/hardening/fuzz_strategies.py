@@ -88,12 +88,15 @@ ERROR_KINDS: list[tuple[str, str]] = [
     ("case-tags", r"'tags' must be a list of strings"),
     ("case-missing-field", r"the prompt template uses \{.*\} but the case has no"),
     ("case-no-prompt", r"no 'prompt' \(or 'messages'\) field"),
+    ("cases-loader", r"^cases: a loader mapping needs|^unknown cases format|^cases path '|^cases: unknown option"
+                     r"|^(mmlu|hf_export|mt_bench|alpaca_eval): "),
     ("gate-shape", r"expected a mapping like \{min: 0\.8\}"),
     ("metric-unknown", r"unknown metric"),
     ("metric-options", r"metric '|option|options"),
 ]
 _COMPILED = [(kind, re.compile(pattern)) for kind, pattern in ERROR_KINDS]
 RARE_KINDS = {
+    "cases-loader": "needs 'cases:' as a mapping (a loader); tests/benchmarks/test_loaders.py, test_loader_suites.py",
     "judge-scale": "needs a judge section with a score threshold off its scale; tests/gates/test_schema_errors.py",
     "section-limits": "needs two exclusive limits in one section; tests/gates/test_schema_errors.py",
     "xfail-unknown": "needs an xfail entry naming no gate; tests/gates/test_schema_errors.py",
