@@ -261,6 +261,17 @@ def skip_outcome(name: str, kind: str, why: str) -> GateOutcome:
     return GateOutcome(AggregateResult(name=name, value=None, kind=kind, skip=why), message=why)
 
 
+def fail_on_categories(agg: AggregateResult, categories: Sequence[AggregateResult]) -> None:
+    """``per_category: true``: every category row must pass too; the failing ones are recorded by name.
+
+    ``details["failing_categories"]`` is also what marks a gate as gated per category in the summary.
+    """
+    failing = [c for c in categories if c.passed is False]
+    agg.details["failing_categories"] = [c.category for c in failing]
+    if failing:
+        agg.passed = False
+
+
 def one_spelling(data: Any, name: str, alias: str = "min") -> Any:
     """For a ``model_validator(mode="before")``: a threshold given under both of its spellings is an error."""
     if isinstance(data, dict) and name in data and alias in data:

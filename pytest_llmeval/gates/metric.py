@@ -18,7 +18,7 @@ from pydantic import Field, field_validator, model_validator
 
 from pytest_llmeval import stats
 from pytest_llmeval.errors import ConfigError, LLMEvalError
-from pytest_llmeval.gates.base import DisplayRow, Gate, GateContext, GateOutcome, GateSpec
+from pytest_llmeval.gates.base import DisplayRow, Gate, GateContext, GateOutcome, GateSpec, fail_on_categories
 from pytest_llmeval.gates.registry import register_gate
 from pytest_llmeval.gates.text import describe_estimate, fmt, format_case, threshold_rule
 from pytest_llmeval.metrics.base import Metric, build_metric
@@ -248,10 +248,7 @@ class MetricGate(Gate):
                 report = f"(report unavailable: {exc})"
         categories = self._categories(ctx, preds, refs, per_pred, owner, confidence)
         if spec.per_category and spec.threshold is not None and categories:
-            failing = [c for c in categories if c.passed is False]
-            agg.details["failing_categories"] = [c.category for c in failing]
-            if failing:
-                agg.passed = False
+            fail_on_categories(agg, categories)
         if ctx.baseline is not None:
             self._baseline_comparison(ctx, agg, preds, confidence)
         message = self._failure_message(agg, categories, ctx.results, report) if agg.passed is False else ""

@@ -42,7 +42,15 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from pytest_llmeval.errors import SpecError
-from pytest_llmeval.gates.base import Gate, GateContext, GateOutcome, GateSpec, check_in_range, error_outcome
+from pytest_llmeval.gates.base import (
+    Gate,
+    GateContext,
+    GateOutcome,
+    GateSpec,
+    check_in_range,
+    error_outcome,
+    fail_on_categories,
+)
 from pytest_llmeval.gates.registry import register_gate
 from pytest_llmeval.gates.text import threshold_rule
 from pytest_llmeval.multiple_choice import (
@@ -212,10 +220,7 @@ class MultipleChoiceGate(Gate):
         if categories:
             agg.details["macro"] = macro_accuracy(categories, confidence)
         if spec.per_category and threshold is not None:
-            failing = [c for c in categories if c.passed is False]
-            agg.details["failing_categories"] = [c.category for c in failing]
-            if failing:
-                agg.passed = False
+            fail_on_categories(agg, categories)
         if ctx.baseline is not None:
             self._vs_baseline(agg, ctx, correct, records, key, confidence)
         message = self._failure_message(agg, categories) if agg.passed is False else ""

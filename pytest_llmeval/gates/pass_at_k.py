@@ -46,6 +46,7 @@ from pytest_llmeval.gates.base import (
     GateSpec,
     check_in_range,
     error_outcome,
+    fail_on_categories,
     skip_outcome,
 )
 from pytest_llmeval.gates.registry import register_gate
@@ -236,10 +237,7 @@ class PassAtKGate(Gate):
             agg.passed = stats.clears(est, threshold, "min", spec.confidence)
         categories = self._categories(ctx, values, threshold, confidence)
         if spec.per_category and threshold is not None:
-            failing = [c for c in categories if c.passed is False]
-            agg.details["failing_categories"] = [c.category for c in failing]
-            if failing:
-                agg.passed = False
+            fail_on_categories(agg, categories)
         if ctx.baseline is not None:
             self._vs_baseline(agg, ctx, values, records, confidence)
         message = self._failure_message(agg, ctx, records, values, categories) if agg.passed is False else ""
