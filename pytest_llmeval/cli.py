@@ -102,18 +102,31 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _merge(args: argparse.Namespace) -> int:
-    """``llmeval merge``: the shards' results files as one run (split suites' gates recomputed)."""
+    """``llmeval merge``: the shards' results files as one run (split suites' gates recomputed).
+
+    As in a pytest run, a gate that could not be evaluated is an ERROR in strict mode (``CI`` set
+    or ``--strict``; ``--no-strict`` to override), so a merged run never passes on a gate that did
+    not run; the results file written records the same verdict the exit code reports.
+    """
+    import os
+
+    from pytest_llmeval import numbers
     from pytest_llmeval.merge import merge_files
     from pytest_llmeval.sanitize import display
 
     run = merge_files(args.results, rootdir=args.rootdir)
-    run.save(args.output)
+    strict = bool(os.environ.get("CI")) if args.strict is None else args.strict
     gates = [(s, a) for s in run.suites for a in s.aggregates]
+    for _suite, agg in gates:
+        if strict and agg.skip:
+            agg.error = (f"not evaluated: {agg.skip} (strict mode: the CI environment variable is set or "
+                         f"--strict was given; pass --no-strict to skip instead)")
+            agg.skip = None
+    run.save(args.output)
     for suite, agg in gates:
-        value = "-" if agg.value is None else f"{agg.value:.3f}"
-        ci = f" [{agg.ci[0]:.3f}, {agg.ci[1]:.3f}]" if agg.ci else ""
+        ci = f" {numbers.interval(*agg.ci)}" if agg.ci else ""
         print(f"{display(suite.name, 60, multiline=False)}::{display(agg.name, 60, multiline=False)} "
-              f"{value}{ci} n={agg.n} {agg.verdict.upper()}")
+              f"{numbers.number(agg.value)}{ci} n={agg.n} {agg.verdict.upper()}")
     print(f"merged {len(args.results)} results files: {len(run.suites)} suites, "
           f"{sum(len(s.cases) for s in run.suites)} cases, {len(gates)} gates; written to {args.output}")
     _write_reports(args, run, None, None)
@@ -130,6 +143,10 @@ def _add_merge_parser(sub: Any) -> None:
                    help="the run's rootdir, where the suite files of split suites are (default: here)")
     p.add_argument("--html", default=None, help="also write an HTML report of the merged run")
     p.add_argument("--markdown", default=None, help="also write a Markdown summary")
+    p.add_argument("--strict", action="store_true", default=None,
+                   help="a gate that could not be evaluated is an ERROR (the default when CI is set)")
+    p.add_argument("--no-strict", action="store_false", dest="strict",
+                   help="a gate that could not be evaluated is SKIP and does not fail the merge")
     p.set_defaults(func=_merge)
 
 
