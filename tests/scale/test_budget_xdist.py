@@ -66,7 +66,9 @@ def test_a_retry_after_told_to_one_worker_holds_back_the_others(pytester: pytest
     wait = 1.5
     faults = LimitOnceBothRun(retry_after=wait)
     with FakeLLMServer(latency=0.05, faults=faults) as server:
-        write_suites(pytester, server.openai_base_url, suites=2, cases=60)
+        # 300 cases a suite (at least 3.75 s of requests each): on a loaded machine one worker can stall
+        # long enough for the other to send 60 before the 429; this many leaves it work to be held back
+        write_suites(pytester, server.openai_base_url, suites=2, cases=300)
         result = pytester.runpytest("-n", "2", "--llmeval-concurrency", "4")
         log = list(server.log)
     assert result.ret == 0, result.stdout.str()
