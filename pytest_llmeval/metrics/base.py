@@ -65,8 +65,12 @@ class Metric:
     range: tuple[float, float] = (0.0, 1.0)
     """The values the metric can take; a threshold outside it is a collection error."""
     statistics: Callable[[Sequence[str], Sequence[References]], Any] | None = None
+    score_cases: Callable[[Sequence[str], Sequence[References]], list[float]] | None = None
+    """Optional: every case's ``score_case`` in one call (chrF scores a whole set at once)."""
 
     def case_scores(self, predictions: Sequence[str], references: Sequence[References]) -> list[float] | None:
+        if self.score_cases is not None:
+            return list(self.score_cases(predictions, references))
         if self.score_case is None:
             return None
         return [self.score_case(p, r) for p, r in zip(predictions, references, strict=True)]

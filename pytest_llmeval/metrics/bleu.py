@@ -225,9 +225,11 @@ def reference_streams(references: Sequence[References]) -> list[list[str | None]
 class Sacre:
     """A sacrebleu metric pair (corpus scorer, sentence scorer) scaled to 0-1."""
 
-    def __init__(self, corpus_metric: Any, sentence_metric: Any) -> None:
+    def __init__(self, corpus_metric: Any, sentence_metric: Any,
+                 extract: Callable[[Any, Sequence[str], Sequence[References]], Any] | None = None) -> None:
         self._corpus = corpus_metric
         self._sentence = sentence_metric
+        self._extract = extract
         self._rows: dict[tuple[str, tuple[str, ...]], tuple[Any, ...]] = {}
 
     def sentence(self, prediction: str, references: References) -> float:
@@ -252,8 +254,11 @@ class Sacre:
         if missing:
             if len(self._rows) + len(missing) > CASE_CACHE:
                 self._rows.clear()
-            streams = reference_streams([r for _p, r in missing])
-            rows = self._corpus._extract_corpus_statistics([p for p, _r in missing], streams)
+            hyps = [p for p, _r in missing]
+            refs = [r for _p, r in missing]
+            rows = self._extract(self._corpus, hyps, refs) if self._extract is not None else None
+            if rows is None:
+                rows = self._corpus._extract_corpus_statistics(hyps, reference_streams(refs))
             self._rows.update(zip(missing, (tuple(row) for row in rows), strict=True))
         return np.asarray([self._rows[k] for k in keys], dtype=np.float64).reshape(len(keys), -1)
 
@@ -373,14 +378,29 @@ def chrf(char_order: Any = 6, word_order: Any = 0, beta: Any = 2, lowercase: Any
         "beta": integer("chrf", "beta", beta, minimum=0),
         "lowercase": boolean("chrf", "lowercase", lowercase),
     }
+    from pytest_llmeval.metrics.ngrams import chrf_statistics
+
     metric = CHRF(**options)
-    scorer = Sacre(metric, metric)
+    scorer = Sacre(metric, metric, chrf_statistics)
+
+    def from_rows(rows: Any) -> Any:
+        return chrf_from_sums(rows, metric.order, metric.beta, metric.eps_smoothing) / 100.0
+
+    def score_cases(predictions: Sequence[str], references: Sequence[References]) -> list[float]:
+        """Each case's sentence chrF, from the statistics the interval uses (sacrebleu's
+        ``sentence_score`` is the F-score of the case's own statistics)."""
+        return [float(v) for v in from_rows(scorer.stats(predictions, references))]
+
+    def corpus(predictions: Sequence[str], references: Sequence[References]) -> float:
+        if not predictions:
+            return float("nan")
+        return float(from_rows(scorer.stats(predictions, references).sum(axis=0, keepdims=True))[0])
 
     def statistics(predictions: Sequence[str], references: Sequence[References]) -> Any:
         from pytest_llmeval.metrics.resample import CaseStatistics
 
         def from_sums(sums: Any, last: Any) -> Any:
-            return chrf_from_sums(sums, metric.order, metric.beta, metric.eps_smoothing) / 100.0
+            return from_rows(sums)
 
         return CaseStatistics(scorer.stats(predictions, references), from_sums)
 
@@ -388,7 +408,8 @@ def chrf(char_order: Any = 6, word_order: Any = 0, beta: Any = 2, lowercase: Any
         name="chrf",
         kind="corpus",
         score_case=scorer.sentence,
-        score_corpus=scorer.corpus,
+        score_cases=score_cases,
+        score_corpus=corpus,
         options=options,
         case_stats=scorer.stats,
         score_from_stats=scorer.from_stats,

@@ -381,12 +381,21 @@ def test_chrf_statistics_equal_sacrebleus_corpus_score(options) -> None:
     preds = ["The cat sat.", "a dog ran far", "", "mat mat mat", "Hello (world)!"]
     refs = [["the cat sat on the mat"], ["the dog ran far away", "a dog ran"], ["empty"], ["mat"],
             ["hello world"]]
+    from sacrebleu.metrics import CHRF
+
+    from pytest_llmeval.metrics.bleu import reference_streams
+
     metric = build_metric("chrf", options)
+    sacre = CHRF(**{"char_order": 6, "word_order": 0, "beta": 2, "lowercase": False, **options})
+
+    def library(p: list[str], r: list[list[str]]) -> float:
+        return float(sacre.corpus_score(p, reference_streams(r)).score) / 100.0
+
     table = case_statistics(metric, preds, refs)
     assert table is not None
-    assert table.value() == metric.corpus(preds, refs)
+    assert table.value() == metric.corpus(preds, refs) == library(preds, refs)
     idx = resamples(len(preds), 30, 1)
-    assert table.batch(idx).tolist() == [metric.corpus([preds[i] for i in r], [refs[i] for i in r]) for r in idx]
+    assert table.batch(idx).tolist() == [library([preds[i] for i in r], [refs[i] for i in r]) for r in idx]
 
 
 @pytest.mark.parametrize("n", [2, 61, 2001])
