@@ -16,7 +16,15 @@ import numpy as np
 
 from pytest_llmeval.contamination.fastpath import EncodedBlock, arrow_encoder
 from pytest_llmeval.contamination.index import EvalIndex, combine
-from pytest_llmeval.contamination.readers import Block, Shard, iter_blocks, parse_block, raw_blocks
+from pytest_llmeval.contamination.readers import (
+    FAST_BLOCK_BYTES,
+    Block,
+    Shard,
+    iter_blocks,
+    line_pieces,
+    parse_block,
+    raw_blocks,
+)
 from pytest_llmeval.contamination.report import CaseReport, MatchSource, Span
 
 _SNIPPET_CONTEXT = 40
@@ -83,12 +91,16 @@ def _encoded_blocks(index: EvalIndex, shard: Shard,
             yield _python_encode(index, block)
         return
     line = 0
-    for offset, data in raw_blocks(shard):
+    for offset, data in raw_blocks(shard, FAST_BLOCK_BYTES):
         enc = encoder.encode(data, line)
-        if enc is None:
-            enc = _python_encode(index, parse_block(shard, fields, offset, data, line))
-        line += enc.n_lines
-        yield enc
+        if enc is not None:
+            line += enc.n_lines
+            yield enc
+            continue
+        for piece_offset, piece in line_pieces(offset, data):
+            enc = _python_encode(index, parse_block(shard, fields, piece_offset, piece, line))
+            line += enc.n_lines
+            yield enc
 
 
 def scan_shard(index: EvalIndex, shard: Shard, options: ScanOptions) -> ShardResult:

@@ -24,6 +24,8 @@ from pytest_llmeval.contamination import (
     scan,
 )
 from pytest_llmeval.contamination.readers import Shard, parse_block, record_text
+from pytest_llmeval.contamination import scanner as scanner_module
+from pytest_llmeval.contamination.readers import line_pieces
 from pytest_llmeval.contamination.scanner import _python_encode
 from pytest_llmeval.errors import SpecError
 
@@ -322,11 +324,47 @@ def test_mixed_multi_block_file_keeps_lines_and_results(monkeypatch: pytest.Monk
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
     assert path.stat().st_size > 2 << 20
     cases = [EvalCase(e["id"], record_text(e, FIELDS)) for e in _ascii(evals)]
+    monkeypatch.setattr(scanner_module, "FAST_BLOCK_BYTES", 1 << 20)  # three blocks, not one
     used = _count_fast_blocks(monkeypatch)
     fast, slow = _both(monkeypatch, [path], cases, 8, FIELDS, shard_bytes=64 << 20)
     assert fast == slow
     assert used == [True, False, True]  # non-ASCII in the first, a list in the second
     assert sum(c["contaminated"] for c in fast["cases"]) > 0
+
+
+def test_a_refused_fast_block_is_parsed_in_pieces_with_its_line_numbers(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """One 8 MB fast-path block refused (a nested field on its last line) falls back to the
+    Python reader in 1 MB pieces: same results, same line numbers as the Python path."""
+    train, evals = make_data(5, n_train=4000, n_eval=30, plant=20)
+    rows = [json.dumps(r) for r in _ascii(train)] * 3
+    rows[-1] = json.dumps({"instruction": "x", "output": [{"role": "user", "content": "y"}]})
+    path = tmp_path / "train.jsonl"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    assert path.stat().st_size > 1 << 20
+    pieces: list[int] = []
+    real = scanner_module.parse_block
+
+    def spy(shard, fields, offset, data, line):  # type: ignore[no-untyped-def]
+        pieces.append(len(data))
+        return real(shard, fields, offset, data, line)
+
+    monkeypatch.setattr(scanner_module, "parse_block", spy)
+    cases = [EvalCase(e["id"], record_text(e, FIELDS)) for e in _ascii(evals)]
+    fast, slow = _both(monkeypatch, [path], cases, 8, FIELDS, shard_bytes=64 << 20)
+    assert fast == slow
+    assert sum(c["contaminated"] for c in fast["cases"]) > 0
+    assert len(pieces) >= 2 and max(pieces) < (1 << 20) + 4096
+
+
+def test_line_pieces_cut_at_line_ends_and_cover_the_block() -> None:
+    data = b"".join(b"x" * (i % 7) + b"\n" for i in range(1000))
+    pieces = list(line_pieces(100, data, piece_bytes=50))
+    assert b"".join(p for _o, p in pieces) == data
+    assert all(p.endswith(b"\n") for _o, p in pieces)
+    assert [o for o, _p in pieces] == [100 + sum(len(p) for _o, p in pieces[:i]) for i in range(len(pieces))]
+    assert list(line_pieces(0, b"one long line without end", piece_bytes=4)) == [
+        (0, b"one long line without end")]
 
 
 @pytest.mark.parametrize("line", ['{"instruction": "a"} {"output": "b"}', "null",
