@@ -135,7 +135,7 @@ class CharTable:
 
     def kernel_tokens(self, texts: list[str], ascii_only: bool = False) -> list[list[str]]:
         """The kernels' tokens of each text (empty strings dropped, as ``str.split``)."""
-        arr = self.pa.array(texts, self.pa.string())
+        arr = string_array(self.pa, texts)
         if self.lowercase:
             arr = self.pc.ascii_lower(arr) if ascii_only else self.pc.utf8_lower(arr)
         return [[t for t in toks if t]
@@ -167,7 +167,7 @@ class CharTable:
                     found.update(cps[i + np.flatnonzero(_utf32(low) != cps[i:i + _CHUNK])].tolist())
                 else:  # a code point that lower-cases to several: compare one by one
                     found.update(ord(c) for c in piece if c.lower() != c)
-            low = self.pc.utf8_lower(self.pa.array([text])).to_pylist()[0]
+            low = self.pc.utf8_lower(string_array(self.pa, [text])).to_pylist()[0]
             theirs = _utf32(low)
             if len(theirs) == len(cps):
                 found.update(cps[np.flatnonzero(theirs != cps)].tolist())
@@ -212,14 +212,78 @@ def _vocab(index: EvalIndex, pa: Any) -> tuple[Any, np.ndarray]:
     if cached is None:
         items = [(t, k) for t, k in index.vocab.items() if t != SENTINEL]
         try:
-            strings = pa.array([t for t, _ in items], pa.string())
-        except (UnicodeEncodeError, pa.ArrowException):
+            strings = string_array(pa, [t for t, _ in items])
+        except UnicodeEncodeError:
             items = [(t, k) for t, k in items if _encodable(t)]
-            strings = pa.array([t for t, _ in items], pa.string())
+            strings = string_array(pa, [t for t, _ in items])
         keys = np.array([k for _, k in items] + [0], dtype=np.uint64)
         cached = (strings, keys)
         _VOCABS[index] = cached
     return cached
+
+
+def string_array(pa: Any, texts: Sequence[str]) -> Any:
+    """``pa.array(texts, pa.string())`` built from its buffers.
+
+    pyarrow's ``pa.array``, ``pa.scalar`` and ``to_numpy`` import pandas when it is
+    installed (to check for pandas input): 0.3-0.4 s, more than the rest of a small
+    scan's fixed cost. Building arrays from buffers and reading them through
+    :func:`numbers` never does. Raises ``UnicodeEncodeError`` on a lone surrogate.
+    """
+    encoded = [t.encode("utf-8") for t in texts]
+    lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
+    total = int(lengths.sum())
+    large = total >= 1 << 31
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64 if large else np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    cls = pa.LargeStringArray if large else pa.StringArray
+    return cls.from_buffers(len(encoded), pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded)))
+
+
+def int_array(pa: Any, values: np.ndarray) -> Any:
+    """An int64 arrow array of ``values``, from its buffer (see :func:`string_array`)."""
+    data = np.ascontiguousarray(values, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), len(data), [None, pa.py_buffer(data)])
+
+
+def pa_module(arr: Any) -> Any:
+    """The pyarrow module (for code that holds only an array)."""
+    import pyarrow
+
+    return pyarrow
+
+
+def bool_array(pa: Any, mask: np.ndarray) -> Any:
+    """A boolean arrow array of ``mask``, from its bits (see :func:`string_array`)."""
+    bits = np.packbits(np.asarray(mask, dtype=bool), bitorder="little")
+    return pa.BooleanArray.from_buffers(pa.bool_(), len(mask), [None, pa.py_buffer(bits)])
+
+
+_NUMPY_TYPES = {"int8": np.int8, "int16": np.int16, "int32": np.int32, "int64": np.int64,
+                "uint8": np.uint8, "uint16": np.uint16, "uint32": np.uint32,
+                "uint64": np.uint64, "double": np.float64, "float": np.float32}
+
+
+def numbers(arr: Any, fill: Any = None) -> np.ndarray:
+    """A boolean or fixed-width arrow array as numpy, read from its buffers (see
+    :func:`string_array`); nulls become ``fill`` (without ``fill``, nulls are an error)."""
+    if hasattr(arr, "combine_chunks"):
+        arr = arr.combine_chunks()
+    n, start = len(arr), arr.offset
+    if arr.type == "bool":
+        bits = np.frombuffer(arr.buffers()[1], dtype=np.uint8) if n else np.zeros(0, np.uint8)
+        out = np.unpackbits(bits, bitorder="little", count=start + n)[start:].astype(bool)
+    else:
+        dtype = _NUMPY_TYPES[str(arr.type)]
+        out = np.frombuffer(arr.buffers()[1], dtype=dtype)[start:start + n] if n \
+            else np.zeros(0, dtype=dtype)
+    if arr.null_count:
+        if fill is None:
+            raise ValueError("numbers(): the array holds nulls and no fill value was given")
+        valid = np.frombuffer(arr.buffers()[0], dtype=np.uint8)
+        valid = np.unpackbits(valid, bitorder="little", count=start + n)[start:].astype(bool)
+        out = np.where(valid, out, np.asarray(fill, dtype=out.dtype))
+    return out
 
 
 def _encodable(text: str) -> bool:
@@ -319,7 +383,7 @@ class ArrowEncoder:
             return cols[0]
         order = (np.arange(n_rec, dtype=np.int64)[:, None] +
                  np.arange(len(cols), dtype=np.int64)[None, :] * n_rec).reshape(-1)
-        return self.pa.concat_arrays(cols).take(self.pa.array(order))
+        return self.pa.concat_arrays(cols).take(int_array(self.pa, order))
 
     def _encode_text(self, data: bytes, line: int) -> EncodedBlock | None:
         """Every line a record; each record's string keeps its newline (whitespace)."""
@@ -394,8 +458,8 @@ class ArrowEncoder:
             seen = values if unsafe_ascii[32:].any() else values[values < 32]
             if not unsafe_ascii[seen].any():
                 return None
-        unsafe: np.ndarray = np.asarray(self.pc.match_substring_regex(
-            slots, self.table.pattern()).fill_null(False))
+        unsafe: np.ndarray = numbers(self.pc.match_substring_regex(
+            slots, self.table.pattern()), fill=False)
         if width > 1:
             unsafe = np.asarray(unsafe.reshape(-1, width).any(axis=1))
         return unsafe if unsafe.any() else None
@@ -425,8 +489,8 @@ class ArrowEncoder:
         ascii_only = bool(ascii_hint or not values.size or int(values.max()) < 128)
         unsafe = self._unsafe_records(slots, values, width, ascii_only)
         if unsafe is not None:
-            slots = pc.if_else(pa.array(np.repeat(unsafe, width)),
-                               pa.scalar(None, pa.string()), slots)
+            slots = pc.if_else(bool_array(pa, np.repeat(unsafe, width)),
+                               pa.nulls(len(slots), pa.string()), slots)
         if self.lowercase:
             text = pc.ascii_lower(slots) if ascii_only else pc.utf8_lower(slots)
         else:
@@ -439,13 +503,13 @@ class ArrowEncoder:
             split = pc.ascii_split_whitespace(text)
         flat = pc.list_flatten(split)
         slot_off = np.zeros(len(slots) + 1, dtype=np.int64)
-        np.cumsum(pc.fill_null(pc.list_value_length(split), 0).to_numpy(), out=slot_off[1:])
+        np.cumsum(numbers(pc.list_value_length(split), fill=0), out=slot_off[1:])
         # ascii_split_whitespace gives "" at the ends of a string; str.split() does not.
-        empty = np.flatnonzero(pc.binary_length(flat).to_numpy() == 0)
+        empty = np.flatnonzero(numbers(pc.binary_length(flat)) == 0)
         flat_off = slot_off[::width]
         kernel_off = flat_off - np.searchsorted(empty, flat_off)  # non-empty tokens
-        found_at = pc.fill_null(pc.index_in(flat, value_set=self.vocab), len(self.vocab))
-        tok_ids = np.delete(self.keys[found_at.to_numpy()], empty)
+        found_at = numbers(pc.index_in(flat, value_set=self.vocab), fill=len(self.vocab))
+        tok_ids = np.delete(self.keys[found_at], empty)
         override: dict[int, list[str]] = {}
         if unsafe is not None:
             # the records the kernels may get wrong, tokenised by the reference at once
@@ -510,7 +574,7 @@ class _Texts(Sequence[str]):
             return []
         w = self.width
         at = (np.asarray(rows, dtype=np.int64)[:, None] * w + np.arange(w)).reshape(-1)
-        values = self.slots.take(at).to_pylist()
+        values = self.slots.take(int_array(pa_module(self.slots), at)).to_pylist()
         return [self._join(values[i * w:(i + 1) * w]) for i in range(len(rows))]
 
 

@@ -397,3 +397,31 @@ def test_without_pyarrow_the_python_path_scans(no_pyarrow: None, tmp_path: Path)
     assert fastpath.arrow_encoder(index, MEM_SHARD, FIELDS) is None
     report = scan(index, [path], ScanOptions(train_fields=FIELDS), workers=1, progress=False)
     assert report.n_contaminated > 0
+
+
+def test_a_scan_does_not_import_pandas(tmp_path: Path) -> None:
+    """pyarrow's pa.array, pa.scalar and to_numpy import pandas when it is installed: 0.3-0.4 s
+    of a small scan's fixed cost. The fast path builds and reads arrays from buffers."""
+    pytest.importorskip("pandas")  # installed with the dev extra; without it nothing to show
+    train, evals = make_data(11, n_train=300, n_eval=20, plant=5)
+    mixed = [dict(r, output=r.get("output", "") + " Straße İstanbul ΣΊΣΥΦΟΣ\u00a0x") for r in train]
+    write_jsonl(tmp_path / "train.jsonl", mixed)
+    (tmp_path / "train.txt").write_text("\n".join(r["output"] for r in mixed) + "\n", encoding="utf-8")
+    write_jsonl(tmp_path / "eval.jsonl", evals)
+    code = f"""
+import sys
+from pathlib import Path
+from pytest_llmeval.contamination import EvalCase, EvalIndex, Normalizer, ScanOptions, make_tokenizer, scan
+from pytest_llmeval.contamination.readers import read_records
+d = Path({str(tmp_path)!r})
+cases = [EvalCase(str(i), t) for i, (_, _r, t) in enumerate(read_records(d / "eval.jsonl", {FIELDS!r}))]
+index = EvalIndex(cases, make_tokenizer(None, Normalizer()), 8)
+for name in ("train.jsonl", "train.txt"):
+    report = scan(index, [d / name], ScanOptions(train_fields={tuple(FIELDS)!r}), workers=1, progress=False)
+    assert report.records_scanned > 0 and report.n_contaminated > 0, name
+print("pandas" in sys.modules)
+"""
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", out.stdout + out.stderr
