@@ -480,21 +480,25 @@ class ArrowEncoder:
         texts = _Texts(slots, width, strip_newline)
         if not n_rec:
             return EncodedBlock(lines, texts, [], np.empty(0, dtype=np.uint64), nbytes, n_lines)
-        try:
-            slots.validate(full=True)
-        except pa.ArrowInvalid:  # not UTF-8: the Python path decodes with replacement
-            return None
         off = _offsets(slots)
         values = _values(slots, off)
         ascii_only = bool(ascii_hint or not values.size or int(values.max()) < 128)
+        # Text that is not UTF-8 goes to the Python path, which decodes with replacement.
+        # ASCII is UTF-8. (utf8_lower rejects some invalid input but passes encoded
+        # surrogates, overlong forms and code points above U+10FFFF: not a validator.)
+        if not ascii_only:
+            try:
+                slots.validate(full=True)
+            except pa.ArrowInvalid:
+                return None
         unsafe = self._unsafe_records(slots, values, width, ascii_only)
-        if unsafe is not None:
-            slots = pc.if_else(bool_array(pa, np.repeat(unsafe, width)),
-                               pa.nulls(len(slots), pa.string()), slots)
         if self.lowercase:
             text = pc.ascii_lower(slots) if ascii_only else pc.utf8_lower(slots)
         else:
             text = slots
+        if unsafe is not None:
+            text = pc.if_else(bool_array(pa, np.repeat(unsafe, width)),
+                              pa.nulls(len(text), pa.string()), text)
         if not spaces_only and not strip_newline and not bool((values < 14).any()):
             spaces_only = True  # no tab, newline, vertical tab, form feed or return
         if spaces_only:

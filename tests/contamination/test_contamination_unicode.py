@@ -279,3 +279,26 @@ def test_lower_case_neither_makes_nor_removes_whitespace() -> None:
             continue
         low = c.lower()
         assert low.isspace() if c.isspace() else (low and not any(x.isspace() for x in low)), c
+
+
+@pytest.mark.parametrize("normalizer", NORMALIZERS, ids=["lower", "keep-case", "nfkc"])
+@pytest.mark.parametrize("fmt", ["text", "jsonl"])
+@pytest.mark.parametrize("bad", [b"\xff", b"caf\xc3", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xc0\xaf"],
+                         ids=["ff", "truncated", "surrogate", "above-max", "overlong"])
+def test_blocks_that_are_not_utf8_are_read_like_the_python_path(fmt: str, normalizer: Normalizer,
+                                                                bad: bytes) -> None:
+    """Invalid UTF-8 anywhere in a block (also in a record with an unsafe character, or of
+    the kinds pyarrow's utf8_lower lets through) leaves the block to the Python reader,
+    which decodes with replacement."""
+    rng = random.Random(f"{fmt}{normalizer}{bad!r}")
+    texts = [f"w{i} Word Straße Привет" for i in range(50)]
+    raw = [t.encode() for t in texts]
+    raw[7] = b"Stra\xc3\x9fe " + bad + b" more"
+    raw[21] = "İstanbul ΣΊΣΥΦΟΣ ".encode() + bad  # with a character the kernels hand back
+    if fmt == "text":
+        data = b"\n".join(raw) + b"\n"
+    else:
+        data = b"".join(b'{"instruction": "' + r[:4] + b'", "output": "' + r[4:] + b'"}\n' for r in raw)
+    fast, py = _encode_both(fmt, data, normalizer, rng)
+    assert fast is None
+    assert "\ufffd" in " ".join(py.texts)  # the Python reader replaced the bad bytes
