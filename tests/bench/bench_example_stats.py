@@ -4,10 +4,10 @@ Each ``example_suite/*.eval.yaml`` runs in its own ``pytest`` process (cold
 cache, so the models really generate). Before pytest starts, the functions that
 build intervals are wrapped with timers: ``stats.bootstrap_statistic``,
 ``stats.paired_bootstrap``, ``stats.bootstrap_mean``, ``stats.wilson`` and
-``evaluate.corpus_statistic`` (which prepares the per-case statistics). They do
+``gates.metric.corpus_statistic`` (which prepares the per-case statistics). They do
 not call one another, so their sum, the suite's "statistics" time, counts
 nothing twice; both wall-clock and process CPU time are summed (CPU time is
-what a shared, busy machine distorts least). ``SuiteEvaluator._metric_gate`` (statistics plus per-case scores
+what a shared, busy machine distorts least). ``MetricGate.evaluate`` (statistics plus per-case scores
 and reports) and the whole process are shown beside it. Timers, unlike a
 profiler, add no cost to each Python call, which would weigh most on the many
 small calls of a per-resample recomputation.
@@ -45,6 +45,7 @@ if sys.argv[2] == "warm":
     import nltk.translate.bleu_score, sacrebleu.metrics, scipy.stats, sklearn.metrics
 import pytest
 from pytest_llmeval import evaluate, stats
+from pytest_llmeval.gates import metric as metric_gate
 
 totals = {}
 
@@ -62,8 +63,8 @@ def timed(owner, name):
 
 for name in ("bootstrap_statistic", "paired_bootstrap", "bootstrap_mean", "wilson"):
     timed(stats, name)
-timed(evaluate, "corpus_statistic")
-timed(evaluate.SuiteEvaluator, "_metric_gate")
+timed(metric_gate, "corpus_statistic")
+timed(metric_gate.MetricGate, "evaluate")
 try:
     code = pytest.main(sys.argv[4:])
 finally:
@@ -92,7 +93,7 @@ def run_suite(suite: Path, pythonpath: Path, workdir: Path, cold_imports: bool) 
     detail = {k: v for k, v in totals.items() if k in STATISTICS}
     return {"suite": suite.name, "wall": wall, "stats": sum(s for _c, s, _cpu in detail.values()),
             "cpu": sum(cpu for _c, _s, cpu in detail.values()),
-            "detail": detail, "metric_gate": totals.get("_metric_gate", (0, 0.0, 0.0))[1],
+            "detail": detail, "metric_gate": totals.get("evaluate", (0, 0.0, 0.0))[1],
             "last_line": proc.stdout.strip().splitlines()[-1]}
 
 
@@ -114,7 +115,7 @@ def main() -> None:
             row = run_suite(suite.resolve(), args.pythonpath.resolve(), Path(tmp), args.cold_imports)
             rows.append(row)
             detail = ", ".join(f"{k} {c} calls {s:.3f}s" for k, (c, s, _cpu) in sorted(row["detail"].items()))
-            print(f"{row['suite']:<24} statistics {row['stats']:8.3f} s (CPU {row['cpu']:.3f} s)   _metric_gate "
+            print(f"{row['suite']:<24} statistics {row['stats']:8.3f} s (CPU {row['cpu']:.3f} s)   metric gates "
                   f"{row['metric_gate']:8.3f} s   process {row['wall']:6.1f} s   ({row['last_line']})")
             if detail:
                 print(f"    {detail}")
