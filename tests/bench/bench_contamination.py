@@ -300,7 +300,8 @@ def _cli_run(train: Path, evals: Path, n: int, workers: int | None, out: Path,
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     env = dict(os.environ, PYTHONPATH=src) if src else None
-    res = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    # run outside any checkout: `python -m` puts the working directory ahead of PYTHONPATH
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=out.parent)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if res.returncode != 0:
