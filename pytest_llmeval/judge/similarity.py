@@ -53,10 +53,13 @@ class Embedder:
         self._memo: dict[str, Any] = {}
 
     def _load(self) -> Any:
+        from pytest_llmeval.models.base import settle_heap
+
         try:
             from sentence_transformers import SentenceTransformer
         except ImportError:
             return self._load_transformers()
+        settle_heap()
         model = SentenceTransformer(str(self.model_dir), device=self.device, local_files_only=True)
 
         def encode(texts: list[str]) -> Any:
@@ -72,6 +75,9 @@ class Embedder:
         except ImportError:
             raise MissingDependency("sentence-transformers", "embeddings",
                                     "The 'similarity:' judge") from None
+        from pytest_llmeval.models.base import settle_heap
+
+        settle_heap()
         tok = AutoTokenizer.from_pretrained(str(self.model_dir), local_files_only=True)
         model = AutoModel.from_pretrained(str(self.model_dir), local_files_only=True)
         model.to(self.device).eval()

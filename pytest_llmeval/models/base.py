@@ -22,6 +22,7 @@ import inspect
 import json
 import math
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
@@ -487,9 +488,12 @@ def loading(what: str) -> Iterator[None]:
     finally:
         if paused:
             gc.enable()
-            settle_heap()
         if listener is not None:
             listener(what, False)
+
+
+_SETTLED_MODULES = 0
+"""``len(sys.modules)`` when :func:`settle_heap` last froze the heap."""
 
 
 def settling() -> bool:
@@ -498,25 +502,29 @@ def settling() -> bool:
 
 
 def settle_heap() -> None:
-    """Take what a model load left alive out of the cyclic garbage collector's full passes.
+    """Take a library stack just imported out of the cyclic garbage collector's full passes.
 
-    :func:`loading` pauses the collector during a load and calls this after it. Loading
-    a model imports its library stack (torch, transformers, peft: about 600,000
-    objects the collector tracks) that stays for the whole run. Every full collection,
-    the interpreter's own during the run and pytest's five at its end, walked all of
-    them again: 0.3 s each on a 2-core machine, 3 s of the example suite's 20. One
-    collection here frees the load's own garbage, then ``gc.freeze()`` moves every
-    survivor to the permanent generation, which later collections skip. Objects frozen
-    here are still freed by reference counting; only a reference cycle among them that
-    becomes garbage later is kept until the process ends. ``LLMEVAL_GC_FREEZE=0``
-    turns this off.
+    A backend calls this after importing its libraries and before building a model;
+    :func:`loading` pauses the collector for the whole load. Importing torch,
+    transformers and peft leaves about 600,000 objects the collector tracks, alive for
+    the whole run. Every full collection, the interpreter's own and pytest's five at its
+    end, walked all of them again: 0.3 s each on a 2-core machine, 3 s of the example
+    suite's 20. One collection here frees the imports' own garbage, then
+    ``gc.freeze()`` moves every survivor to the permanent generation, which later
+    collections skip. It runs only when at least 200 modules were imported since the
+    last time, so a model built by an earlier load is not frozen by each later one.
+    Frozen objects are still freed by reference counting (a transformers model is
+    freed that way); only a reference cycle among them that becomes garbage later is
+    kept until the process ends. ``LLMEVAL_GC_FREEZE=0`` turns this off.
     """
-    if not settling():
+    global _SETTLED_MODULES
+    if not settling() or len(sys.modules) - _SETTLED_MODULES < 200:
         return
     import gc
 
     gc.collect()
     gc.freeze()
+    _SETTLED_MODULES = len(sys.modules)
 
 
 @contextlib.contextmanager

@@ -38,6 +38,7 @@ from pytest_llmeval.models.base import (
     Prompt,
     apply_stop,
     messages_to_text,
+    settle_heap,
 )
 from pytest_llmeval.models.fingerprint import directory_fingerprint
 from pytest_llmeval.models.hf_scoring import Loglikelihood, Scorer, accepts_logits_to_keep, encode_pairs
@@ -169,6 +170,9 @@ class HFModel(ModelBase):
             from transformers import AutoModelForCausalLM, AutoTokenizer
         except ImportError as exc:  # pragma: no cover - load() checked the packages exist
             raise MissingDependency("transformers", "hf", "the hf: backend") from exc
+        if self.adapter is not None and importlib.util.find_spec("peft") is not None:
+            import peft  # noqa: F401  (imported before the heap is settled)
+        settle_heap()
         device = self.device_name
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
