@@ -417,12 +417,12 @@ class ArrowEncoder:
         pa, shard = self.pa, self.shard
         total = pf.metadata.row_group(shard.start).num_rows
         done, counted = 0, 0
-        rows = PARQUET_BATCH_ROWS
-        if rows is None:
+        batch_rows = PARQUET_BATCH_ROWS
+        if batch_rows is None:
             group = pf.metadata.row_group(shard.start)
             per_row = max(group.total_byte_size // max(total, 1), 1)
-            rows = min(65536, max(1024, FAST_BLOCK_BYTES // per_row))
-        batches = pf.iter_batches(batch_size=rows, row_groups=[shard.start],
+            batch_rows = min(65536, max(1024, FAST_BLOCK_BYTES // per_row))
+        batches = pf.iter_batches(batch_size=batch_rows, row_groups=[shard.start],
                                   columns=cols, use_threads=False)
         for batch in batches:
             n = batch.num_rows

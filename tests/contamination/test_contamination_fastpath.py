@@ -23,9 +23,8 @@ from pytest_llmeval.contamination import (
     make_tokenizer,
     scan,
 )
-from pytest_llmeval.contamination.readers import Shard, parse_block, record_text
 from pytest_llmeval.contamination import scanner as scanner_module
-from pytest_llmeval.contamination.readers import line_pieces
+from pytest_llmeval.contamination.readers import Shard, line_pieces, parse_block, record_text
 from pytest_llmeval.contamination.scanner import _python_encode
 from pytest_llmeval.errors import SpecError
 
