@@ -424,3 +424,26 @@ print("pandas" in sys.modules)
 
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False", out.stdout + out.stderr
+
+
+def test_arrays_built_and_read_from_buffers_equal_pyarrows_own() -> None:
+    """string_array, bool_array, int_array and numbers() stand in for pa.array / to_numpy."""
+    texts = ["", "a b", "Straße", "中文", "x" * 300]
+    assert fastpath.string_array(pa, texts).to_pylist() == texts
+    with pytest.raises(UnicodeEncodeError):
+        fastpath.string_array(pa, ["ok", "\ud800"])
+    mask = np.array([True, False, True, True, False, False, False, True, True], dtype=bool)
+    assert fastpath.bool_array(pa, mask).to_pylist() == mask.tolist()
+    assert fastpath.numbers(fastpath.bool_array(pa, mask)[3:]).tolist() == mask[3:].tolist()
+    values = np.arange(10, dtype=np.int64) * 7
+    arr = fastpath.int_array(pa, values)
+    assert arr.to_pylist() == values.tolist()
+    assert fastpath.numbers(arr[2:7]).tolist() == values[2:7].tolist()
+    with_nulls = pa.array([3, None, 5, None], pa.int32())
+    assert fastpath.numbers(with_nulls, fill=-1).tolist() == [3, -1, 5, -1]
+    assert fastpath.numbers(with_nulls[1:], fill=0).tolist() == [0, 5, 0]
+    with pytest.raises(ValueError, match="nulls"):
+        fastpath.numbers(with_nulls)
+    bools = pa.array([True, None, False, True])
+    assert fastpath.numbers(bools, fill=False).tolist() == [True, False, False, True]
+    assert fastpath.numbers(pa.chunked_array([pa.array([1.5]), pa.array([2.5])])).tolist() == [1.5, 2.5]
