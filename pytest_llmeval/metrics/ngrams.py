@@ -103,24 +103,44 @@ def _matches(tokens: np.ndarray, lengths: np.ndarray, case_of: np.ndarray, side_
             np.int64).reshape(n_cases, n_refs)
 
 
+CHUNK_CHARACTERS = 2_000_000
+"""Characters (hypotheses and references) counted at once: memory stays near 200 MB
+however many cases there are; each case's statistics depend on its own texts only."""
+
+
 def chrf_statistics(metric: Any, hypotheses: Sequence[str],
                     references: Sequence[Sequence[str | None]]) -> np.ndarray | None:
     """sacrebleu's per-case chrF statistics (n x 3*(char_order+word_order), int64).
 
     ``metric`` is a ``sacrebleu.metrics.CHRF``; ``references[i]`` is case i's list of
     references (``None`` entries are dropped, as sacrebleu drops them). Returns None
-    when a case has no reference at all.
+    when a case has no reference at all. Cases are counted in chunks of about
+    ``CHUNK_CHARACTERS`` characters.
     """
-    from pytest_llmeval.metrics.bleu import chrf_from_sums
-
-    n_cases = len(hypotheses)
     order = metric.char_order + metric.word_order
-    if n_cases == 0:
+    if not hypotheses:
         return np.zeros((0, 3 * order), dtype=np.int64)
     refs = [[metric._preprocess_segment(r) for r in case if r is not None] for case in references]
     if any(not case for case in refs):
         return None
     hyps = [metric._preprocess_segment(h) for h in hypotheses]
+    sizes = np.cumsum([len(h) + sum(map(len, case)) for h, case in zip(hyps, refs, strict=True)])
+    parts = []
+    start = 0
+    while start < len(hyps):
+        before = int(sizes[start - 1]) if start else 0
+        end = max(int(np.searchsorted(sizes, before + CHUNK_CHARACTERS, "right")), start + 1)
+        parts.append(_chunk_statistics(metric, hyps[start:end], refs[start:end]))
+        start = end
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def _chunk_statistics(metric: Any, hyps: list[str], refs: list[list[str]]) -> np.ndarray:
+    """:func:`chrf_statistics` of pre-processed cases that all have references."""
+    from pytest_llmeval.metrics.bleu import chrf_from_sums
+
+    n_cases = len(hyps)
+    order = metric.char_order + metric.word_order
     width = max(len(case) for case in refs)
     slot_cases = [np.asarray([i for i, case in enumerate(refs) if len(case) > j], dtype=np.int64)
                   for j in range(width)]

@@ -70,3 +70,18 @@ def test_case_scores_and_corpus_value_equal_sacrebleu(opts) -> None:
     assert metric.case_scores(preds, refs) == [
         sacre.sentence_score(p, r).score / 100.0 for p, r in zip(preds, refs, strict=True)]
     assert metric.corpus(preds, refs) == sacre.corpus_score(preds, reference_streams(refs)).score / 100.0
+
+
+def test_cases_counted_in_chunks_equal_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_llmeval.metrics import ngrams
+
+    rnd = np.random.default_rng(5)
+    words = ["alpha", "beta", "gamma", "Straße", "中文", "δέλτα"]
+    hyps = [" ".join(rnd.choice(words, size=rnd.integers(0, 12))) for _ in range(300)]
+    refs = [[" ".join(rnd.choice(words, size=rnd.integers(1, 12))) for _ in range(rnd.integers(1, 3))]
+            for _ in range(300)]
+    metric = CHRF(word_order=2)
+    whole = chrf_statistics(metric, hyps, refs)
+    monkeypatch.setattr(ngrams, "CHUNK_CHARACTERS", 500)  # about 10 cases a chunk, some alone
+    assert np.array_equal(chrf_statistics(metric, hyps, refs), whole)
+    assert np.array_equal(whole, sacrebleu_rows(metric, hyps, refs))
