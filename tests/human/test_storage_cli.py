@@ -136,3 +136,17 @@ def test_report_prints_agreement_and_the_unblinded_win_rate(blind_dir: Path, tmp
     assert data["wins"] == 12 and data["agreement"]["preference"]["alpha"] == 1.0
     assert main(["annotate", "report", "--blind-set", str(blind_dir)]) == 2  # no ratings yet
     assert "ratings not found" in capsys.readouterr().err
+
+
+def test_the_llmeval_command_does_not_import_the_human_modules_until_used() -> None:
+    """Every `llmeval` command builds its parser from the subcommands' modules; the human
+    package's exports load on first use, not with the parser."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from pytest_llmeval.cli import build_parser; build_parser(); "
+            "print(sorted(m for m in sys.modules if m.startswith('pytest_llmeval.human.') "
+            "and m != 'pytest_llmeval.human.cli')); "
+            "from pytest_llmeval.human import analyse, RatingStore; print(callable(analyse))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n")[:2] == ["[]", "True"], out.stdout + out.stderr
