@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+import uuid
 
 import pytest
 
@@ -15,9 +16,15 @@ _ports = itertools.count(20000)
 
 
 def fleet(*concurrency: int, backoff: float = 0.2, backoff_max: float = 1.0) -> Fleet:
-    """A fleet of fresh URLs (each test its own: budgets are per URL in the process)."""
+    """A fleet of fresh URLs under a scheme of its own.
+
+    A replica's run-wide budget is named by scheme and URL, and under xdist the workers
+    share budgets: with the same URLs in two workers, a lease another worker's test
+    left unreleased held this one's slots (a run hung in the all-down test).
+    """
     replicas = [Replica(f"http://127.0.0.1:{next(_ports)}/v1", c) for c in concurrency]
-    return Fleet(replicas, scheme="test", backoff=backoff, backoff_max=backoff_max)
+    return Fleet(replicas, scheme=f"test-{uuid.uuid4().hex}", backoff=backoff,
+                 backoff_max=backoff_max)
 
 
 def test_least_outstanding_relative_to_concurrency_spreads_and_fills() -> None:
