@@ -159,6 +159,11 @@
     var head = this.table.tHead.offsetHeight || 0;
     var first = Math.max(0, Math.floor((top - head) / ROW_H) - OVERSCAN);
     var last = Math.min(n, Math.ceil((top + height) / ROW_H) + OVERSCAN);
+    // A scroll that leaves the same rows on screen keeps their elements: rebuilding them
+    // between a mouse press and its release would lose the click (its target is gone).
+    var key = first + ":" + last + ":" + this.selected;
+    if (!reset && key === this.shown) return;
+    this.shown = key;
     while (body.firstChild) body.removeChild(body.firstChild);
     var spacerTop = el("tr", "spacer"), spacerBottom = el("tr", "spacer");
     spacerTop.appendChild(el("td")).colSpan = this.ncols;
