@@ -41,7 +41,9 @@ def test_four_workers_never_send_more_than_the_run_wide_limit(pytester: pytest.P
         f"s{k}c{i}" for k in range(4) for i in range(40))
     assert served == 160
     # four workers of eight threads each: only the shared budget keeps the server at eight
-    assert seen == 8
+    # (a loaded machine may not fill all eight at once; more than one is needed, more than
+    # eight is the bug)
+    assert 2 <= seen <= 8
 
 
 @dataclass
