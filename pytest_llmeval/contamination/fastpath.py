@@ -246,13 +246,6 @@ def int_array(pa: Any, values: np.ndarray) -> Any:
     return pa.Array.from_buffers(pa.int64(), len(data), [None, pa.py_buffer(data)])
 
 
-def pa_module(arr: Any) -> Any:
-    """The pyarrow module (for code that holds only an array)."""
-    import pyarrow
-
-    return pyarrow
-
-
 def bool_array(pa: Any, mask: np.ndarray) -> Any:
     """A boolean arrow array of ``mask``, from its bits (see :func:`string_array`)."""
     bits = np.packbits(np.asarray(mask, dtype=bool), bitorder="little")
@@ -578,7 +571,9 @@ class _Texts(Sequence[str]):
             return []
         w = self.width
         at = (np.asarray(rows, dtype=np.int64)[:, None] * w + np.arange(w)).reshape(-1)
-        values = self.slots.take(int_array(pa_module(self.slots), at)).to_pylist()
+        import pyarrow
+
+        values = self.slots.take(int_array(pyarrow, at)).to_pylist()
         return [self._join(values[i * w:(i + 1) * w]) for i in range(len(rows))]
 
 

@@ -473,7 +473,8 @@ def loading(what: str) -> Iterator[None]:
     """Announce that ``what`` (``hf:models/base``) is loading, so progress can say so before counting.
 
     Backends whose first call loads weights wrap that load in it; a ``python:`` model can too.
-    Without a listener (outside a suite's evaluation) it does nothing.
+    Without a listener (outside a suite's evaluation) nothing is announced. Either way the
+    cyclic garbage collector is paused for the load (see :func:`settle_heap`).
     """
     import gc
 
