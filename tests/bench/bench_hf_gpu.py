@@ -258,6 +258,26 @@ def bench_generate(model: Any, prompts: list[str], s: dict[str, Any], rec: Recor
         note="outside = encoding, padding, decoding; sorted = the product's batching with plain generate")
 
 
+def profile_generate(model: Any, prompts: list[str], s: dict[str, Any], out: Path, rec: Recorder) -> None:
+    """torch.profiler tables for one batch of the product and of plain generate (where a gap comes from)."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    from pytest_llmeval.models.base import GenerationParams, GenerationRequest
+
+    hf, tok, new, batch = model._model, model.tokenizer, s["new_tokens"], s["gen_batches"][0]
+    model.batch_size = batch
+    requests = [GenerationRequest(p, GenerationParams(max_new_tokens=new)) for p in prompts[:batch]]
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
+    for side, fn in (("product", lambda: model.generate(requests)),
+                     ("plain", lambda: plain_generate(hf, tok, prompts[:batch], batch, new))):
+        with profile(activities=activities) as prof:
+            _, seconds = timed(fn)
+        table = prof.key_averages().table(sort_by="cpu_time_total", row_limit=45, max_name_column_width=70)
+        (out / f"profile_{side}.txt").write_text(f"{side}: {seconds:.3f} s under the profiler\n{table}\n")
+        rec(f"profile_{side}_b{batch}", seconds=round(seconds, 3), table=str(out / f"profile_{side}.txt"))
+
+
 def bench_compile(directory: Path, options: dict[str, Any], prompts: list[str], s: dict[str, Any],
                   rec: Recorder, summary: dict[str, float]) -> None:
     from pytest_llmeval.models import load_model
@@ -327,6 +347,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", "/tmp/hf_bench")))
     parser.add_argument("--dry", action="store_true", help="tiny model and workload, for a CPU")
     parser.add_argument("--skip", nargs="*", default=[], choices=["generate", "compile", "scoring"])
+    parser.add_argument("--profile", action="store_true",
+                        help="write torch.profiler tables of one product and one plain batch to --out")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (CPU runs)")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -359,6 +381,8 @@ def main() -> None:
     summary: dict[str, float] = {}
     if "generate" not in args.skip:
         bench_generate(model, prompts, s, rec, summary)
+    if args.profile:
+        profile_generate(model, prompts, s, args.out, rec)
     if "scoring" not in args.skip:
         bench_scoring(model, s, rec, summary)
     if "compile" not in args.skip:
