@@ -92,13 +92,85 @@ class EncodedBlock:
     n_lines: int
 
 
-def _pyarrow(fmt: str = "jsonl") -> tuple[Any, Any, Any] | None:
-    """``(pyarrow, pyarrow.compute, pyarrow.json or None)``, or None when the extra is not
+class Kernels:
+    """The few compute kernels this path calls, through ``pyarrow._compute.call_function``.
+
+    ``import pyarrow.compute`` generates a Python wrapper for each of its hundreds of
+    functions (40-60 ms, an eighth of a small scan's fixed cost); the functions
+    themselves live in ``pyarrow._compute``, which imports in a few milliseconds.
+    Array methods that call kernels (``take``, ``cast``) import ``pyarrow.compute``
+    too, so they are called here instead. Where ``pyarrow._compute`` lacks a name this
+    needs (a pyarrow that moved it), ``pyarrow.compute`` is used.
+    """
+
+    def __init__(self) -> None:
+        try:
+            from pyarrow._compute import (
+                CastOptions,
+                MatchSubstringOptions,
+                SetLookupOptions,
+                SplitPatternOptions,
+                call_function,
+            )
+        except ImportError:  # pragma: no cover - every pyarrow >= 14 has these
+            import pyarrow.compute as pc
+
+            call_function = pc.call_function
+            CastOptions, MatchSubstringOptions = pc.CastOptions, pc.MatchSubstringOptions
+            SetLookupOptions, SplitPatternOptions = pc.SetLookupOptions, pc.SplitPatternOptions
+        self._call = call_function
+        self._cast, self._match = CastOptions, MatchSubstringOptions
+        self._lookup, self._split = SetLookupOptions, SplitPatternOptions
+
+    def ascii_lower(self, arr: Any) -> Any:
+        return self._call("ascii_lower", [arr])
+
+    def utf8_lower(self, arr: Any) -> Any:
+        return self._call("utf8_lower", [arr])
+
+    def ascii_split_whitespace(self, arr: Any) -> Any:
+        return self._call("ascii_split_whitespace", [arr])
+
+    def split_pattern(self, arr: Any, pattern: str) -> Any:
+        return self._call("split_pattern", [arr], self._split(pattern))
+
+    def match_substring_regex(self, arr: Any, pattern: str) -> Any:
+        return self._call("match_substring_regex", [arr], self._match(pattern))
+
+    def if_else(self, cond: Any, left: Any, right: Any) -> Any:
+        return self._call("if_else", [cond, left, right])
+
+    def list_flatten(self, arr: Any) -> Any:
+        return self._call("list_flatten", [arr])
+
+    def list_value_length(self, arr: Any) -> Any:
+        return self._call("list_value_length", [arr])
+
+    def binary_length(self, arr: Any) -> Any:
+        return self._call("binary_length", [arr])
+
+    def index_in(self, arr: Any, value_set: Any) -> Any:
+        return self._call("index_in", [arr], self._lookup(value_set))
+
+    def take(self, arr: Any, indices: Any) -> Any:
+        return self._call("take", [arr, indices])
+
+    def cast(self, arr: Any, target: Any) -> Any:
+        return self._call("cast", [arr], self._cast(target))
+
+
+_KERNELS: list[Kernels] = []
+
+
+def _pyarrow(fmt: str = "jsonl") -> tuple[Any, Kernels, Any] | None:
+    """``(pyarrow, Kernels, pyarrow.json or None)``, or None when the extra is not
     installed; ``pyarrow.json`` is imported for JSONL only."""
     try:
         import pyarrow as pa
-        import pyarrow.compute as pc
 
+        if not _KERNELS:
+            _KERNELS.append(Kernels())
+        pc = _KERNELS[0]
         if fmt != "jsonl":
             return pa, pc, None
         import pyarrow.json as pj
@@ -210,13 +282,14 @@ def _vocab(index: EvalIndex, pa: Any) -> tuple[Any, np.ndarray]:
     arrow text and are left out) and their keys followed by 0 for "not found"; cached."""
     cached = _VOCABS.get(index)
     if cached is None:
-        items = [(t, k) for t, k in index.vocab.items() if t != SENTINEL]
+        tokens, keys = index.vocab_tokens, index.vocab_keys
         try:
-            strings = string_array(pa, [t for t, _ in items])
+            strings = string_array(pa, tokens)
         except UnicodeEncodeError:
-            items = [(t, k) for t, k in items if _encodable(t)]
-            strings = string_array(pa, [t for t, _ in items])
-        keys = np.array([k for _, k in items] + [0], dtype=np.uint64)
+            ok = [i for i, t in enumerate(tokens) if _encodable(t)]
+            strings = string_array(pa, [tokens[i] for i in ok])
+            keys = keys[np.array(ok, dtype=np.int64)]
+        keys = np.append(keys, np.uint64(0))
         cached = (strings, keys)
         _VOCABS[index] = cached
     return cached
@@ -376,7 +449,7 @@ class ArrowEncoder:
             return cols[0]
         order = (np.arange(n_rec, dtype=np.int64)[:, None] +
                  np.arange(len(cols), dtype=np.int64)[None, :] * n_rec).reshape(-1)
-        return self.pa.concat_arrays(cols).take(int_array(self.pa, order))
+        return self.pc.take(self.pa.concat_arrays(cols), int_array(self.pa, order))
 
     def _encode_text(self, data: bytes, line: int) -> EncodedBlock | None:
         """Every line a record; each record's string keeps its newline (whitespace)."""
@@ -419,7 +492,7 @@ class ArrowEncoder:
                                   columns=cols, use_threads=False)
         for batch in batches:
             n = batch.num_rows
-            arrays = [a.cast(pa.string()) if a.type != pa.string() else a
+            arrays = [self.pc.cast(a, pa.string()) if a.type != pa.string() else a
                       for a in batch.columns]
             slots = self._record_major(arrays, n)
             done += n
@@ -470,7 +543,7 @@ class ArrowEncoder:
         """
         pa, pc = self.pa, self.pc
         n_rec = len(slots) // width
-        texts = _Texts(slots, width, strip_newline)
+        texts = _Texts(slots, width, strip_newline, pc)
         if not n_rec:
             return EncodedBlock(lines, texts, [], np.empty(0, dtype=np.uint64), nbytes, n_lines)
         off = _offsets(slots)
@@ -540,8 +613,10 @@ class ArrowEncoder:
 class _Texts(Sequence[str]):
     """Record texts built on demand: the non-null field strings joined by a space."""
 
-    def __init__(self, slots: Any, width: int, strip_newline: bool = False) -> None:
+    def __init__(self, slots: Any, width: int, strip_newline: bool = False,
+                 kernels: Kernels | None = None) -> None:
         self.slots, self.width, self.strip_newline = slots, width, strip_newline
+        self.kernels = kernels
 
     def __len__(self) -> int:
         return len(self.slots) // self.width
@@ -573,7 +648,8 @@ class _Texts(Sequence[str]):
         at = (np.asarray(rows, dtype=np.int64)[:, None] * w + np.arange(w)).reshape(-1)
         import pyarrow
 
-        values = self.slots.take(int_array(pyarrow, at)).to_pylist()
+        kernels = self.kernels or Kernels()
+        values = kernels.take(self.slots, int_array(pyarrow, at)).to_pylist()
         return [self._join(values[i * w:(i + 1) * w]) for i in range(len(rows))]
 
 

@@ -148,38 +148,33 @@ def _verify(index: EvalIndex, options: ScanOptions, res: ShardResult, block: Enc
     total = len(toks)
     seps = np.flatnonzero(ids == 1)
     spans_cache: dict[int, list[tuple[str, int, int]] | None] = {}
-    for qi, a, b in zip(q.tolist(), lo.tolist(), hi.tolist(), strict=True):
-        for e in range(a, b):
-            uid = int(index.probe_uid[e])
-            p = qi - int(index.probe_off[e])
-            if p < 0 or p + n > total:
-                continue
-            c, s = index.first[uid]
-            if toks[p:p + n] != index.case_tokens[c][s:s + n]:
-                continue
-            r = int(np.searchsorted(seps, p))
-            line = line_base + block.lines[r]
-            if (line, uid) in seen:
-                continue
-            seen.add((line, uid))
-            res.doc_counts[uid] = res.doc_counts.get(uid, 0) + 1
-            srcs = res.sources.setdefault(uid, [])
-            if len(srcs) >= options.max_sources:
-                continue
-            rec_start = int(seps[r - 1]) + 1 if r else 0
-            text = block.texts[r]
-            if r not in spans_cache:
-                spans = index.tokenizer.spans(text)
-                rec_end = int(seps[r]) if r < len(seps) else total
-                ok = [t for t, _, _ in spans] == toks[rec_start:rec_end]
-                spans_cache[r] = spans if ok else None
-            rec_spans = spans_cache[r]
-            t0 = p - rec_start
-            if rec_spans is not None:
-                start, end = rec_spans[t0][1], rec_spans[t0 + n - 1][2]
-                srcs.append((line, start, _snippet(text, start, end)))
-            else:
-                srcs.append((line, None, _snippet(text, None, None)))
+    for p, uid in zip(*index.probe_pairs(q, lo, hi, total), strict=True):
+        c, s = index.first[uid]
+        if toks[p:p + n] != index.case_tokens[c][s:s + n]:
+            continue
+        r = int(np.searchsorted(seps, p))
+        line = line_base + block.lines[r]
+        if (line, uid) in seen:
+            continue
+        seen.add((line, uid))
+        res.doc_counts[uid] = res.doc_counts.get(uid, 0) + 1
+        srcs = res.sources.setdefault(uid, [])
+        if len(srcs) >= options.max_sources:
+            continue
+        rec_start = int(seps[r - 1]) + 1 if r else 0
+        text = block.texts[r]
+        if r not in spans_cache:
+            spans = index.tokenizer.spans(text)
+            rec_end = int(seps[r]) if r < len(seps) else total
+            ok = [t for t, _, _ in spans] == toks[rec_start:rec_end]
+            spans_cache[r] = spans if ok else None
+        rec_spans = spans_cache[r]
+        t0 = p - rec_start
+        if rec_spans is not None:
+            start, end = rec_spans[t0][1], rec_spans[t0 + n - 1][2]
+            srcs.append((line, start, _snippet(text, start, end)))
+        else:
+            srcs.append((line, None, _snippet(text, None, None)))
 
 
 def reduce(index: EvalIndex, shards: Sequence[Shard], results: Sequence[ShardResult],
@@ -212,9 +207,9 @@ def reduce(index: EvalIndex, shards: Sequence[Shard], results: Sequence[ShardRes
     for u, c in counts.items():
         (boiler if limit is not None and c > limit else matched)[u] = True
     # per-case counts in three array operations rather than a few per case
-    sizes = np.array([len(u) for u in index.case_uids], dtype=np.int64)
-    flat = np.concatenate(index.case_uids) if len(sizes) else np.empty(0, np.int64)
-    ends = np.cumsum(sizes)
+    sizes = np.diff(index.uid_offsets)
+    flat = index.uids
+    ends = index.uid_offsets[1:]
     hit_sum = np.concatenate(([0], np.cumsum(matched[flat])))
     boil_sum = np.concatenate(([0], np.cumsum(boiler[flat])))
     n_hit = hit_sum[ends] - hit_sum[ends - sizes]
@@ -225,7 +220,7 @@ def reduce(index: EvalIndex, shards: Sequence[Shard], results: Sequence[ShardRes
         frac = n_matched / size if size else 0.0
         contaminated = n_matched > 0 and frac >= options.min_overlap
         if n_matched:
-            uids = index.case_uids[c]
+            uids = index.uids[index.uid_offsets[c]:index.uid_offsets[c + 1]]
             hit = matched[uids]
             span = _longest(index, c, hit)
             srcs = _case_sources(index, uids[hit], sources, paths, options.max_sources)

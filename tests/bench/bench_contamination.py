@@ -262,16 +262,20 @@ def measure_phases(evals: Path, n: int, out: Path) -> dict[str, float]:
     """The fixed costs in process: imports, index of the eval cases, report written."""
     t0 = time.perf_counter()
     import numpy  # noqa: F401
-    import pyarrow.compute  # noqa: F401
-    import pyarrow.json  # noqa: F401
 
     from pytest_llmeval.contamination import cli  # noqa: F401
+    from pytest_llmeval.contamination import fastpath
     from pytest_llmeval.contamination.engines import scan
     from pytest_llmeval.contamination.gate import outcome
     from pytest_llmeval.contamination.index import EvalIndex
     from pytest_llmeval.contamination.normalize import Normalizer, make_tokenizer
     from pytest_llmeval.contamination.scanner import ScanOptions
 
+    if hasattr(fastpath, "Kernels"):
+        fastpath._pyarrow("jsonl")  # pyarrow, its kernels and its JSON reader, as a scan imports them
+    else:  # a checkout from before the kernels were called without pyarrow.compute
+        import pyarrow.compute  # noqa: F401
+        import pyarrow.json  # noqa: F401
     t1 = time.perf_counter()
     cases = cli._load_cases([evals], FIELDS, "id")
     index = EvalIndex(cases, make_tokenizer(None, Normalizer()), n)

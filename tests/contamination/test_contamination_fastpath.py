@@ -398,32 +398,47 @@ def test_without_pyarrow_the_python_path_scans(no_pyarrow: None, tmp_path: Path)
     assert report.n_contaminated > 0
 
 
-def test_a_scan_does_not_import_pandas(tmp_path: Path) -> None:
+def test_a_scan_does_not_import_pandas_or_pyarrow_compute(tmp_path: Path) -> None:
     """pyarrow's pa.array, pa.scalar and to_numpy import pandas when it is installed: 0.3-0.4 s
-    of a small scan's fixed cost. The fast path builds and reads arrays from buffers."""
+    of a small scan's fixed cost. The fast path builds and reads arrays from buffers. And
+    ``import pyarrow.compute`` (also done by ``Array.take`` and ``cast``) costs 40-60 ms:
+    the kernels are called through ``pyarrow._compute``."""
     pytest.importorskip("pandas")  # installed with the dev extra; without it nothing to show
     train, evals = make_data(11, n_train=300, n_eval=20, plant=5)
     mixed = [dict(r, output=r.get("output", "") + " Straße İstanbul ΣΊΣΥΦΟΣ\u00a0x") for r in train]
     write_jsonl(tmp_path / "train.jsonl", mixed)
     (tmp_path / "train.txt").write_text("\n".join(r["output"] for r in mixed) + "\n", encoding="utf-8")
     write_jsonl(tmp_path / "eval.jsonl", evals)
+    pq = pytest.importorskip("pyarrow.parquet")
+    table = pa.table({f: pa.array([r.get(f, "") for r in mixed], pa.large_string()) for f in FIELDS})
+    pq.write_table(table, tmp_path / "train.parquet")  # large_string: the cast kernel runs
     code = f"""
 import sys
 from pathlib import Path
 from pytest_llmeval.contamination import EvalCase, EvalIndex, Normalizer, ScanOptions, make_tokenizer, scan
+from pytest_llmeval.contamination import fastpath
 from pytest_llmeval.contamination.readers import read_records
+fast = []
+encode, blocks = fastpath.ArrowEncoder._encode_slots, fastpath.ArrowEncoder._parquet_batches
+def spy(self, *args, **kwargs):
+    out = encode(self, *args, **kwargs)
+    fast.append(out is not None)
+    return out
+fastpath.ArrowEncoder._encode_slots = spy
 d = Path({str(tmp_path)!r})
 cases = [EvalCase(str(i), t) for i, (_, _r, t) in enumerate(read_records(d / "eval.jsonl", {FIELDS!r}))]
 index = EvalIndex(cases, make_tokenizer(None, Normalizer()), 8)
-for name in ("train.jsonl", "train.txt"):
+for name in ("train.jsonl", "train.txt", "train.parquet"):
     report = scan(index, [d / name], ScanOptions(train_fields={tuple(FIELDS)!r}), workers=1, progress=False)
     assert report.records_scanned > 0 and report.n_contaminated > 0, name
-print("pandas" in sys.modules)
+print(len(fast), all(fast), "pandas" in sys.modules, "pyarrow.compute" in sys.modules)
 """
     import subprocess
 
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False", out.stdout + out.stderr
+    blocks, all_fast, pandas, compute = out.stdout.split()
+    assert int(blocks) >= 3 and all_fast == "True", out.stdout + out.stderr
+    assert (pandas, compute) == ("False", "False"), out.stdout + out.stderr
 
 
 def test_arrays_built_and_read_from_buffers_equal_pyarrows_own() -> None:

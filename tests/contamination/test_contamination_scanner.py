@@ -55,6 +55,35 @@ def test_any_sharding_gives_the_lesson_result(tmp_path_factory, seed: int, n: in
     assert got == lesson_check(train, evals, n=n)
 
 
+@pytest.mark.parametrize("n", [3, 8])
+def test_colliding_keys_change_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                       n: int) -> None:
+    """Keys only select candidates: with every token's key the same, so that all n-grams
+    and all probes share one key, the index still numbers each distinct n-gram once
+    (repeats confirmed by token) and the scan reports what it reports with real keys."""
+    from pytest_llmeval.contamination import index as index_module
+
+    train, evals = make_data(3, n_train=50, n_eval=20, plant=8, n=n)
+    evals += [dict(e, id=f"again{e['id']}") for e in evals[:8]]  # repeated n-grams
+    path = write_jsonl(tmp_path / "train.jsonl", train)
+    real = _scan([path], evals, n=n, max_sources=3).to_dict()
+    real_index = EvalIndex([EvalCase(e["id"], record_text(e, FIELDS)) for e in evals],
+                           make_tokenizer(None, Normalizer()), n)
+    monkeypatch.setattr(index_module, "token_keys", lambda tokens: [7] * len(tokens))
+    colliding = _scan([path], evals, n=n, max_sources=3).to_dict()
+    same_index = EvalIndex([EvalCase(e["id"], record_text(e, FIELDS)) for e in evals],
+                           make_tokenizer(None, Normalizer()), n)
+    assert len(set(same_index.vocab.values())) == 2  # the separator and the one key
+    for d in (real, colliding):
+        d.pop("seconds")
+    assert colliding == real
+    assert same_index.n_ngrams == real_index.n_ngrams
+    assert [same_index.ngram_text(u) for u in same_index.uids.tolist()] == \
+        [real_index.ngram_text(u) for u in real_index.uids.tolist()]
+    assert [i for i, c in enumerate(real["cases"]) if c["contaminated"]] == \
+        lesson_check(train, evals, n=n)
+
+
 def test_process_pool_matches_single_process(tmp_path: Path) -> None:
     train, evals = make_data(7)
     path = write_jsonl(tmp_path / "train.jsonl", train)
