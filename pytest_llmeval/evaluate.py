@@ -373,7 +373,7 @@ def _info_dict(info: Any) -> dict[str, Any]:
         return dict(to_dict())
     from dataclasses import asdict, is_dataclass
 
-    return asdict(info) if is_dataclass(info) else {}
+    return asdict(info) if is_dataclass(info) and not isinstance(info, type) else {}
 
 
 def _describe(model: Model) -> dict[str, Any]:

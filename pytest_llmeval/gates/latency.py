@@ -11,6 +11,7 @@ fresh request is left to measure).
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -91,8 +92,7 @@ class LatencyGate(Gate):
         rows: dict[str, Any] = {}
         failing = []
         for key, limit in limits.items():
-            q = PERCENTILES[key]
-            est = stats.bootstrap_statistic(len(ms), lambda idx, q=q: float(np.percentile(ms[idx], q)),
+            est = stats.bootstrap_statistic(len(ms), partial(_percentile, ms, PERCENTILES[key]),
                                             ctx.confidence, seed=ctx.seed)
             ok = est.value <= limit
             rows[key] = {"value": est.value, "ci": [est.low, est.high], "limit": limit, "passed": ok}
@@ -107,3 +107,8 @@ class LatencyGate(Gate):
             message = (f"latency over its limits ({len(ms)} fresh requests, {cached} cached excluded): "
                        + "; ".join(failing))
         return GateOutcome(agg, message=message)
+
+
+def _percentile(values: np.ndarray, q: float, idx: np.ndarray) -> float:
+    """The q-th percentile of ``values`` over the resample ``idx``."""
+    return float(np.percentile(values[idx], q))

@@ -288,7 +288,8 @@ class PassAtKGate(Gate):
                          values: np.ndarray, categories: list[AggregateResult]) -> str:
         lo, hi = agg.ci or (math.nan, math.nan)
         lines = [f"{self.name} = {numbers.estimate(agg.value, lo, hi)} over {agg.n} problems"]
-        lines.append(threshold_rule("min", agg.threshold, self.spec.confidence))
+        if agg.threshold is not None:
+            lines.append(threshold_rule("min", agg.threshold, self.spec.confidence))
         failing = [c for c in categories if c.passed is False]
         if failing:
             lines.append("categories below the threshold: " + ", ".join(
