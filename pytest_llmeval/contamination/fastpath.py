@@ -41,12 +41,17 @@ at, which are few.
 
 from __future__ import annotations
 
+import contextlib
 import io
+import json
+import os
 import re
+import sys
 import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import repeat
+from pathlib import Path
 from typing import Any, overload
 
 import numpy as np
@@ -248,24 +253,112 @@ class CharTable:
         return sorted(found)
 
     def pattern(self) -> str:
-        """An RE2 character class matching every unsafe code point."""
+        """An RE2 character class matching every unsafe code point.
+
+        Finding the non-ASCII candidates takes about 0.1 s in each process that meets
+        non-ASCII text (each pool worker too), so the result is kept in a small file
+        (:func:`pattern_cache_path`) keyed by everything it depends on: the Python
+        version and its Unicode database, the pyarrow version, the normaliser and this
+        code's version of the classification.
+        """
         if self._pattern is None:
             unsafe = [i for i in range(128) if self.ascii_unsafe[i]]
             if self.nfkc:  # NFKC is the identity on ASCII only
                 ranges = [(c, c) for c in unsafe] + [(0x80, 0x10FFFF)]
-            else:
-                unsafe = sorted(set(unsafe) | set(self.classify(
-                    [c for c in self._candidates() if c >= 128])))
-                ranges = []
-                for c in unsafe:
-                    if ranges and ranges[-1][1] == c - 1:
-                        ranges[-1] = (ranges[-1][0], c)
-                    else:
-                        ranges.append((c, c))
-            self._pattern = "[" + "".join(
-                f"\\x{{{a:x}}}" if a == b else f"\\x{{{a:x}}}-\\x{{{b:x}}}"
-                for a, b in ranges) + "]"
+                self._pattern = _character_class(ranges)
+                return self._pattern
+            key = self.cache_key()
+            cached = _read_pattern(key)
+            if cached is not None:
+                self._pattern = cached
+                return cached
+            unsafe = sorted(set(unsafe) | set(self.classify(
+                [c for c in self._candidates() if c >= 128])))
+            ranges = []
+            for c in unsafe:
+                if ranges and ranges[-1][1] == c - 1:
+                    ranges[-1] = (ranges[-1][0], c)
+                else:
+                    ranges.append((c, c))
+            self._pattern = _character_class(ranges)
+            _write_pattern(key, self._pattern)
         return self._pattern
+
+    def cache_key(self) -> str:
+        """What the pattern depends on, as the text its cache file records."""
+        import unicodedata
+
+        return json.dumps({"format": PATTERN_FORMAT, "python": list(sys.version_info[:3]),
+                           "unicode": unicodedata.unidata_version,
+                           "pyarrow": getattr(self.pa, "__version__", "?"),
+                           "lowercase": self.lowercase, "nfkc": self.nfkc}, sort_keys=True)
+
+
+# Bump when the classification of unsafe characters changes: cached patterns of an
+# earlier format are then recomputed.
+PATTERN_FORMAT = 1
+
+
+def _character_class(ranges: list[tuple[int, int]]) -> str:
+    return "[" + "".join(f"\\x{{{a:x}}}" if a == b else f"\\x{{{a:x}}}-\\x{{{b:x}}}"
+                         for a, b in ranges) + "]"
+
+
+def pattern_cache_dir() -> Path | None:
+    """Where unsafe-character patterns are kept: ``$LLMEVAL_CACHE_HOME`` (``off`` keeps
+    none), else ``$XDG_CACHE_HOME/pytest-llmeval``, else ``~/.cache/pytest-llmeval``."""
+    value = os.environ.get("LLMEVAL_CACHE_HOME")
+    if value is not None:
+        return None if value.strip().lower() in ("", "off", "0", "false", "no") else Path(value)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "pytest-llmeval"
+
+
+def pattern_cache_path(key: str) -> Path | None:
+    home = pattern_cache_dir()
+    if home is None:
+        return None
+    import hashlib
+
+    return home / f"unsafe-chars-{hashlib.sha256(key.encode()).hexdigest()[:20]}.json"
+
+
+def _read_pattern(key: str) -> str | None:
+    """The cached pattern for ``key``; None when there is none, or it is unreadable or
+    records another key (then it is recomputed and rewritten)."""
+    path = pattern_cache_path(key)
+    if path is None:
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("key") != key:
+        return None
+    pattern = data.get("pattern")
+    if not isinstance(pattern, str) or not _CLASS.fullmatch(pattern):
+        return None
+    return pattern
+
+
+def _write_pattern(key: str, pattern: str) -> None:
+    """Keep ``pattern`` for the next process; a cache that cannot be written (read-only
+    home, full disk) only costs the next process the computation."""
+    path = pattern_cache_path(key)
+    if path is None:
+        return
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps({"key": key, "pattern": pattern}), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
+# what a cached pattern may look like: a character class of \x{..} items and ranges
+_CLASS = re.compile(r"\[(?:\\x\{[0-9a-f]{1,6}\}(?:-\\x\{[0-9a-f]{1,6}\})?)*\]")
 
 
 def char_table(normalizer: Normalizer, pa: Any, pc: Any) -> CharTable:

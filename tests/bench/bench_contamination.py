@@ -263,8 +263,10 @@ def measure_phases(evals: Path, n: int, out: Path) -> dict[str, float]:
     t0 = time.perf_counter()
     import numpy  # noqa: F401
 
-    from pytest_llmeval.contamination import cli  # noqa: F401
-    from pytest_llmeval.contamination import fastpath
+    from pytest_llmeval.contamination import (
+        cli,  # noqa: F401
+        fastpath,
+    )
     from pytest_llmeval.contamination.engines import scan
     from pytest_llmeval.contamination.gate import outcome
     from pytest_llmeval.contamination.index import EvalIndex

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import sys
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -462,3 +463,49 @@ def test_arrays_built_and_read_from_buffers_equal_pyarrows_own() -> None:
     bools = pa.array([True, None, False, True])
     assert fastpath.numbers(bools, fill=False).tolist() == [True, False, False, True]
     assert fastpath.numbers(pa.chunked_array([pa.array([1.5]), pa.array([2.5])])).tolist() == [1.5, 2.5]
+
+
+def test_the_unsafe_character_pattern_is_computed_once_and_kept(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The non-ASCII candidates cost about 0.1 s per process: the pattern is kept in a file
+    keyed by what it depends on; another key, a damaged file or ``off`` recompute it."""
+    monkeypatch.setenv("LLMEVAL_CACHE_HOME", str(tmp_path / "cache"))
+    calls: list[int] = []
+    candidates = fastpath.CharTable._candidates
+
+    def spy(self: fastpath.CharTable) -> list[int]:
+        calls.append(1)
+        return candidates(self)
+
+    monkeypatch.setattr(fastpath.CharTable, "_candidates", spy)
+
+    def fresh() -> fastpath.CharTable:
+        return fastpath.CharTable(Normalizer(), pa, fastpath.Kernels())
+
+    first = fresh().pattern()
+    assert len(calls) == 1 and "\\x{130}" in first and "\\x{3a3}" in first  # İ and Σ
+    files = list((tmp_path / "cache").iterdir())
+    assert len(files) == 1 and files[0].name.startswith("unsafe-chars-")
+    assert fresh().pattern() == first and len(calls) == 1  # read, not recomputed
+
+    record = json.loads(files[0].read_text())
+    assert json.loads(record["key"])["unicode"] == unicodedata.unidata_version
+    for damaged in ("not json", json.dumps({"key": "another", "pattern": "[\\x{41}]"}),
+                    json.dumps({"key": record["key"], "pattern": "[a-z]|.*"}),
+                    json.dumps({"key": record["key"], "pattern": None})):
+        files[0].write_text(damaged)
+        assert fresh().pattern() == first
+        assert json.loads(files[0].read_text()) == record  # rewritten
+    assert len(calls) == 5
+
+    # another normaliser has a key (and file) of its own
+    other = fastpath.CharTable(Normalizer(lowercase=False), pa, fastpath.Kernels()).pattern()
+    assert len(calls) == 6 and len(list((tmp_path / "cache").iterdir())) == 2
+    assert other != first
+
+    monkeypatch.setenv("LLMEVAL_CACHE_HOME", "off")
+    assert fresh().pattern() == first and len(calls) == 7
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the directory would go")
+    monkeypatch.setenv("LLMEVAL_CACHE_HOME", str(blocked))
+    assert fresh().pattern() == first and len(calls) == 8  # computed, nothing kept
