@@ -74,6 +74,18 @@ _NEWLINE = ord("\n")
 # group's uncompressed data (1,024-65,536 rows), so memory stays flat.
 PARQUET_BATCH_ROWS: int | None = None
 _CHUNK = 4096  # code points lower-cased at once while looking for candidates
+# Above this share of records that the reference must tokenise, a block is tokenised by
+# the reference alone: the kernels cost about 0.6 of the reference's time per record, so
+# running both is slower than the reference from about 40% on.
+REFERENCE_SHARE = 0.35
+# After a block went to the Python path for that reason, this many further blocks of the
+# same scan (per process: each pool worker counts its own) go there without the kernels
+# being tried; what they cost (a JSON parse, validation, the regex) is then not wasted.
+SKIP_AFTER_HANDOVER = 3
+_HANDOVERS: weakref.WeakKeyDictionary[EvalIndex, list[int]] = weakref.WeakKeyDictionary()
+# Above this share of records with fixable characters only (Unicode spaces, the dotted
+# capital I), the fixes are applied to the whole block rather than to those records.
+FIX_WHOLE_SHARE = 0.25
 
 _VOCABS: weakref.WeakKeyDictionary[EvalIndex, tuple[Any, np.ndarray]] = \
     weakref.WeakKeyDictionary()
@@ -113,6 +125,7 @@ class Kernels:
             from pyarrow._compute import (
                 CastOptions,
                 MatchSubstringOptions,
+                ReplaceSubstringOptions,
                 SetLookupOptions,
                 SplitPatternOptions,
                 call_function,
@@ -123,9 +136,11 @@ class Kernels:
             call_function = pc.call_function
             CastOptions, MatchSubstringOptions = pc.CastOptions, pc.MatchSubstringOptions
             SetLookupOptions, SplitPatternOptions = pc.SetLookupOptions, pc.SplitPatternOptions
+            ReplaceSubstringOptions = pc.ReplaceSubstringOptions
         self._call = call_function
         self._cast, self._match = CastOptions, MatchSubstringOptions
         self._lookup, self._split = SetLookupOptions, SplitPatternOptions
+        self._replace = ReplaceSubstringOptions
 
     def ascii_lower(self, arr: Any) -> Any:
         return self._call("ascii_lower", [arr])
@@ -141,6 +156,9 @@ class Kernels:
 
     def match_substring_regex(self, arr: Any, pattern: str) -> Any:
         return self._call("match_substring_regex", [arr], self._match(pattern))
+
+    def replace_substring_regex(self, arr: Any, pattern: str, replacement: str) -> Any:
+        return self._call("replace_substring_regex", [arr], self._replace(pattern, replacement))
 
     def if_else(self, cond: Any, left: Any, right: Any) -> Any:
         return self._call("if_else", [cond, left, right])
@@ -209,6 +227,11 @@ class CharTable:
         self.ascii_unsafe = np.zeros(128, dtype=bool)
         self.ascii_unsafe[self.classify(list(range(128)))] = True
         self._pattern: str | None = None
+        # unsafe code points that a fixed replacement makes safe (whitespace the kernels
+        # keep -> " ", the dotted capital I -> its Python lower case), and the class of
+        # the others ("" when there are none), which need the reference
+        self._fixes: dict[int, str] = {}
+        self._context: str | None = None
 
     def kernel_tokens(self, texts: list[str], ascii_only: bool = False) -> list[list[str]]:
         """The kernels' tokens of each text (empty strings dropped, as ``str.split``)."""
@@ -265,24 +288,63 @@ class CharTable:
             unsafe = [i for i in range(128) if self.ascii_unsafe[i]]
             if self.nfkc:  # NFKC is the identity on ASCII only
                 ranges = [(c, c) for c in unsafe] + [(0x80, 0x10FFFF)]
-                self._pattern = _character_class(ranges)
+                self._pattern = self._context = _character_class(ranges)
                 return self._pattern
             key = self.cache_key()
             cached = _read_pattern(key)
             if cached is not None:
-                self._pattern = cached
-                return cached
+                self._pattern, self._fixes, self._context = cached
+                return self._pattern
             unsafe = sorted(set(unsafe) | set(self.classify(
                 [c for c in self._candidates() if c >= 128])))
-            ranges = []
-            for c in unsafe:
-                if ranges and ranges[-1][1] == c - 1:
-                    ranges[-1] = (ranges[-1][0], c)
-                else:
-                    ranges.append((c, c))
-            self._pattern = _character_class(ranges)
-            _write_pattern(key, self._pattern)
+            self._fixes = self.find_fixes(unsafe)
+            self._pattern = _character_class(_ranges(unsafe))
+            self._context = _character_class(_ranges([c for c in unsafe if c not in self._fixes]))
+            _write_pattern(key, self._pattern, self._fixes, self._context)
         return self._pattern
+
+    def find_fixes(self, unsafe: list[int]) -> dict[int, str]:
+        """The unsafe code points that one replacement makes safe: in every context, the
+        kernels' tokens of the text with the replacement equal the reference's tokens of
+        the original. Tried: a space (whitespace that only ``str.split`` splits on), then
+        the code point's own Python lower case (the dotted capital I)."""
+        contexts = ("{}", "a{}b", "A{}", "{}B", "x {} y", "{}{}", "a{}{}b")
+        tries = []
+        for c in unsafe:
+            char = chr(c)
+            low = char.lower() if self.lowercase else char
+            for r in dict.fromkeys((" ", low)):
+                if r != char:
+                    tries.append((c, r))
+        ref = [self.reference.tokens_chunk([ctx.format(chr(c), chr(c))])
+               for c, _ in tries for ctx in contexts]
+        got = self.kernel_tokens([ctx.format(r, r) for _, r in tries for ctx in contexts])
+        w = len(contexts)
+        fixes: dict[int, str] = {}
+        for i, (c, r) in enumerate(tries):
+            if c not in fixes and ref[i * w:(i + 1) * w] == got[i * w:(i + 1) * w]:
+                fixes[c] = r
+        return fixes
+
+    def fixes(self) -> dict[int, str]:
+        """Unsafe code point -> the replacement that makes it safe (see ``find_fixes``)."""
+        self.pattern()
+        return self._fixes
+
+    def context_pattern(self) -> str | None:
+        """The character class of the unsafe code points no replacement makes safe
+        (the capital sigma, whose lower case depends on its neighbours, ...), or None."""
+        self.pattern()
+        return self._context if self._context and self._context != "[]" else None
+
+    def apply_fixes(self, arr: Any) -> Any:
+        """``arr`` with every fixable code point replaced (a pass per replacement)."""
+        groups: dict[str, list[int]] = {}
+        for c, r in self.fixes().items():
+            groups.setdefault(r, []).append(c)
+        for r, cps in groups.items():
+            arr = self.pc.replace_substring_regex(arr, _character_class(_ranges(sorted(cps))), r)
+        return arr
 
     def cache_key(self) -> str:
         """What the pattern depends on, as the text its cache file records."""
@@ -296,7 +358,18 @@ class CharTable:
 
 # Bump when the classification of unsafe characters changes: cached patterns of an
 # earlier format are then recomputed.
-PATTERN_FORMAT = 1
+PATTERN_FORMAT = 2
+
+
+def _ranges(cps: list[int]) -> list[tuple[int, int]]:
+    """Sorted code points as runs ``(first, last)``."""
+    ranges: list[tuple[int, int]] = []
+    for c in cps:
+        if ranges and ranges[-1][1] == c - 1:
+            ranges[-1] = (ranges[-1][0], c)
+        else:
+            ranges.append((c, c))
+    return ranges
 
 
 def _character_class(ranges: list[tuple[int, int]]) -> str:
@@ -323,9 +396,10 @@ def pattern_cache_path(key: str) -> Path | None:
     return home / f"unsafe-chars-{hashlib.sha256(key.encode()).hexdigest()[:20]}.json"
 
 
-def _read_pattern(key: str) -> str | None:
-    """The cached pattern for ``key``; None when there is none, or it is unreadable or
-    records another key (then it is recomputed and rewritten)."""
+def _read_pattern(key: str) -> tuple[str, dict[int, str], str] | None:
+    """The cached ``(pattern, fixes, context pattern)`` for ``key``; None when there is
+    none, or it is unreadable or records another key (then it is recomputed and
+    rewritten)."""
     path = pattern_cache_path(key)
     if path is None:
         return None
@@ -335,22 +409,29 @@ def _read_pattern(key: str) -> str | None:
         return None
     if not isinstance(data, dict) or data.get("key") != key:
         return None
-    pattern = data.get("pattern")
-    if not isinstance(pattern, str) or not _CLASS.fullmatch(pattern):
+    pattern, context, fixes = data.get("pattern"), data.get("context"), data.get("fixes")
+    if not (isinstance(pattern, str) and isinstance(context, str)
+            and _CLASS.fullmatch(pattern) and _CLASS.fullmatch(context)):
         return None
-    return pattern
+    if not isinstance(fixes, dict) or not all(
+            isinstance(k, str) and k.isdigit() and isinstance(v, str) and 0 < len(v) <= 4
+            for k, v in fixes.items()):
+        return None
+    return pattern, {int(k): v for k, v in fixes.items()}, context
 
 
-def _write_pattern(key: str, pattern: str) -> None:
-    """Keep ``pattern`` for the next process; a cache that cannot be written (read-only
+def _write_pattern(key: str, pattern: str, fixes: dict[int, str], context: str) -> None:
+    """Keep the pattern for the next process; a cache that cannot be written (read-only
     home, full disk) only costs the next process the computation."""
     path = pattern_cache_path(key)
     if path is None:
         return
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    record = {"key": key, "pattern": pattern, "context": context,
+              "fixes": {str(c): r for c, r in sorted(fixes.items())}}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps({"key": key, "pattern": pattern}), encoding="utf-8")
+        tmp.write_text(json.dumps(record), encoding="utf-8")
         os.replace(tmp, path)
     except OSError:
         with contextlib.suppress(OSError):
@@ -510,6 +591,10 @@ class ArrowEncoder:
     def encode(self, data: bytes, line: int) -> EncodedBlock | None:
         """The JSONL or text block whose first line is ``line``, or None if it does not
         qualify."""
+        skip = _HANDOVERS.setdefault(self.index, [0])
+        if skip[0] > 0:  # the last block went to the Python path whole: so do the next few
+            skip[0] -= 1
+            return None
         if self.shard.fmt == "text":
             return self._encode_text(data, line)
         found = self._jsonl_records(data)
@@ -651,12 +736,30 @@ class ArrowEncoder:
             except pa.ArrowInvalid:
                 return None
         unsafe = self._unsafe_records(slots, values, width, ascii_only)
-        if self.lowercase:
-            text = pc.ascii_lower(slots) if ascii_only else pc.utf8_lower(slots)
-        else:
-            text = slots
+        fixed, slots_in = None, slots
         if unsafe is not None:
-            text = pc.if_else(bool_array(pa, np.repeat(unsafe, width)),
+            unsafe, fixed, whole = self._split_fixable(slots, unsafe, width)
+            if whole:
+                # many fixable records: one replacement pass over the block (a no-op on
+                # the others, which hold no unsafe character) instead of a kernel pass
+                # of their own
+                slots_in = self.table.apply_fixes(slots)
+        if unsafe is not None and np.count_nonzero(unsafe) > REFERENCE_SHARE * n_rec:
+            # most records need the reference: the Python path alone is faster, and the
+            # next blocks of this scan are likely alike
+            _HANDOVERS.setdefault(self.index, [0])[0] = SKIP_AFTER_HANDOVER
+            return None
+        if fixed is not None:  # their slots are tokenised apart, from the fixed text
+            nulled = unsafe.copy() if unsafe is not None else np.zeros(n_rec, dtype=bool)
+            nulled[fixed.rows] = True
+        else:
+            nulled = unsafe
+        if self.lowercase:
+            text = pc.ascii_lower(slots_in) if ascii_only else pc.utf8_lower(slots_in)
+        else:
+            text = slots_in
+        if nulled is not None:
+            text = pc.if_else(bool_array(pa, np.repeat(nulled, width)),
                               pa.nulls(len(text), pa.string()), text)
         if not spaces_only and not strip_newline and not bool((values < 14).any()):
             spaces_only = True  # no tab, newline, vertical tab, form feed or return
@@ -674,17 +777,27 @@ class ArrowEncoder:
         found_at = numbers(pc.index_in(flat, value_set=self.vocab), fill=len(self.vocab))
         tok_ids = np.delete(self.keys[found_at], empty)
         override: dict[int, list[str]] = {}
-        if unsafe is not None:
-            # the records the kernels may get wrong, tokenised by the reference at once
+        if nulled is not None:
+            # the records the kernels may get wrong, tokenised by the reference at once,
+            # and the fixed ones, from their own kernel pass
             counts = np.diff(kernel_off)
-            rows = np.flatnonzero(unsafe)
+            rows = np.flatnonzero(unsafe) if unsafe is not None else np.empty(0, np.int64)
             reference = self.tokenizer.tokens_chunk
             ref_toks = [reference([t]) for t in texts.many(rows)]
             override = dict(zip(rows.tolist(), ref_toks, strict=True))
-            counts[rows] = [len(t) for t in ref_toks]
+            ref_counts = np.array([len(t) for t in ref_toks], dtype=np.int64)
             flat_ref = [t for toks in ref_toks for t in toks]
             ref_ids = np.fromiter(map(self.index.vocab.get, flat_ref, repeat(0)),
                                   dtype=np.uint64, count=len(flat_ref))
+            if fixed is not None:  # both sets of records, in record order
+                owner = np.concatenate([np.repeat(rows, ref_counts),
+                                        np.repeat(fixed.rows, fixed.counts)])
+                ref_ids = np.concatenate([ref_ids, fixed.ids])[np.argsort(owner, kind="stable")]
+                rows, ref_counts = (np.concatenate([rows, fixed.rows]),
+                                    np.concatenate([ref_counts, fixed.counts]))
+                order = np.argsort(rows, kind="stable")
+                rows, ref_counts = rows[order], ref_counts[order]
+            counts[rows] = ref_counts
             rec_off = np.zeros(n_rec + 1, dtype=np.int64)
             np.cumsum(counts, out=rec_off[1:])
             merged = np.empty(int(rec_off[-1]), dtype=np.uint64)
@@ -699,8 +812,63 @@ class ArrowEncoder:
         is_tok = np.ones(len(ids), dtype=bool)
         is_tok[rec_off[1:-1] + np.arange(n_rec - 1)] = False
         ids[is_tok] = tok_ids
-        return EncodedBlock(lines, texts, _Tokens(flat, flat_off, rec_off, len(ids), override),
-                            ids, nbytes, n_lines)
+        return EncodedBlock(lines, texts, _Tokens(flat, flat_off, rec_off, len(ids), override,
+                                                  fixed), ids, nbytes, n_lines)
+
+    def _split_fixable(self, slots: Any, unsafe: np.ndarray,
+                       width: int) -> tuple[np.ndarray | None, _Fixed | None, bool]:
+        """Of the unsafe records, those whose every unsafe character has a fixed replacement
+        (see ``CharTable.find_fixes``) are tokenised by the kernels from their fixed text;
+        the others stay with the reference. Returns the reference's records (None: none),
+        the fixed records' tokens (None: none, or fixed with the whole block), and whether
+        the whole block is to be fixed instead."""
+        table, pa, pc = self.table, self.pa, self.pc
+        if not table.fixes():
+            return unsafe, None, False
+        n_rec = len(unsafe)
+        rows = np.flatnonzero(unsafe)
+        within = np.arange(width, dtype=np.int64)
+        sub = pc.take(slots, int_array(pa, (rows[:, None] * width + within).reshape(-1)))
+        context = table.context_pattern()
+        left: np.ndarray | None = None  # the records that stay with the reference
+        if context is not None:
+            hard = np.asarray(numbers(pc.match_substring_regex(sub, context), fill=False)
+                              .reshape(-1, width).any(axis=1))
+            if hard.all():
+                return unsafe, None, False
+            keep = np.flatnonzero(~hard)
+            sub = pc.take(sub, int_array(pa, (keep[:, None] * width + within).reshape(-1)))
+            if hard.any():
+                left = np.zeros_like(unsafe)
+                left[rows[hard]] = True
+            rows = rows[keep]
+        if len(rows) > FIX_WHOLE_SHARE * n_rec:
+            return left, None, True
+        text = table.apply_fixes(sub)
+        if self.lowercase:
+            text = pc.utf8_lower(text)
+        split = pc.ascii_split_whitespace(text)
+        flat = pc.list_flatten(split)
+        slot_off = np.zeros(len(sub) + 1, dtype=np.int64)
+        np.cumsum(numbers(pc.list_value_length(split), fill=0), out=slot_off[1:])
+        empty = np.flatnonzero(numbers(pc.binary_length(flat)) == 0)
+        flat_off = slot_off[::width]
+        counts = np.diff(flat_off - np.searchsorted(empty, flat_off))
+        found_at = numbers(pc.index_in(flat, value_set=self.vocab), fill=len(self.vocab))
+        ids = np.delete(self.keys[found_at], empty)
+        return left, _Fixed(rows, counts, ids, flat, flat_off), False
+
+
+@dataclass(frozen=True)
+class _Fixed:
+    """Records tokenised from their fixed text: their numbers, token counts and ids, and
+    the kernels' tokens (with empty strings) at ``flat_off[i]:flat_off[i + 1]``."""
+
+    rows: np.ndarray
+    counts: np.ndarray
+    ids: np.ndarray
+    flat: Any
+    flat_off: np.ndarray
 
 
 class _Texts(Sequence[str]):
@@ -750,10 +918,12 @@ class _Tokens(Sequence[str]):
     """The chunk's token strings (records separated by the sentinel) built per record."""
 
     def __init__(self, flat: Any, flat_off: np.ndarray, rec_off: np.ndarray, total: int,
-                 override: dict[int, list[str]]):
+                 override: dict[int, list[str]], fixed: _Fixed | None = None):
         self.flat, self.flat_off, self.total = flat, flat_off, total
         self.starts = rec_off[:-1] + np.arange(len(rec_off) - 1)  # chunk position of each
         self._cache: dict[int, list[str]] = dict(override)
+        self._fixed = fixed
+        self._fixed_at = {} if fixed is None else {r: i for i, r in enumerate(fixed.rows.tolist())}
 
     def __len__(self) -> int:
         return self.total
@@ -764,8 +934,14 @@ class _Tokens(Sequence[str]):
     def _record(self, r: int) -> list[str]:
         toks = self._cache.get(r)
         if toks is None:
-            a, b = int(self.flat_off[r]), int(self.flat_off[r + 1])
-            toks = [t for t in self.flat[a:b].to_pylist() if t]
+            i = self._fixed_at.get(r)
+            if i is not None:
+                assert self._fixed is not None
+                flat, off, at = self._fixed.flat, self._fixed.flat_off, i
+            else:
+                flat, off, at = self.flat, self.flat_off, r
+            a, b = int(off[at]), int(off[at + 1])
+            toks = [t for t in flat[a:b].to_pylist() if t]
             self._cache[r] = toks
         return toks
 
@@ -792,7 +968,7 @@ class _Tokens(Sequence[str]):
             lo, hi = int(self.flat_off[r0]), int(self.flat_off[r1])
             strings = self.flat[lo:hi].to_pylist()
             for r in range(r0, r1):
-                if r not in self._cache:
+                if r not in self._cache and r not in self._fixed_at:
                     a_r, b_r = int(self.flat_off[r]) - lo, int(self.flat_off[r + 1]) - lo
                     self._cache[r] = [t for t in strings[a_r:b_r] if t]
         out: list[str] = []

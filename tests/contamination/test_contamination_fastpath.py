@@ -37,6 +37,15 @@ FIELDS = ("instruction", "output")
 MEM_SHARD = Shard(0, "mem.jsonl", "jsonl", "gz", 0, 0, 0)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _kernels_for_every_block() -> Any:
+    """Blocks here are small and often all hostile; a scan would hand them whole to the
+    Python path (``REFERENCE_SHARE``, tested in test_contamination_unicode.py)."""
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(fastpath, "REFERENCE_SHARE", 1.0)
+        yield
+
+
 def _hide_pyarrow(m: pytest.MonkeyPatch) -> None:
     """Make ``import pyarrow`` fail, as when the parquet extra is not installed."""
     for name in ("pyarrow", "pyarrow.compute", "pyarrow.json"):
@@ -426,6 +435,7 @@ def spy(self, *args, **kwargs):
     fast.append(out is not None)
     return out
 fastpath.ArrowEncoder._encode_slots = spy
+fastpath.REFERENCE_SHARE = 1.0  # every record here holds a capital sigma
 d = Path({str(tmp_path)!r})
 cases = [EvalCase(str(i), t) for i, (_, _r, t) in enumerate(read_records(d / "eval.jsonl", {FIELDS!r}))]
 index = EvalIndex(cases, make_tokenizer(None, Normalizer()), 8)
@@ -492,20 +502,22 @@ def test_the_unsafe_character_pattern_is_computed_once_and_kept(
     assert json.loads(record["key"])["unicode"] == unicodedata.unidata_version
     for damaged in ("not json", json.dumps({"key": "another", "pattern": "[\\x{41}]"}),
                     json.dumps({"key": record["key"], "pattern": "[a-z]|.*"}),
-                    json.dumps({"key": record["key"], "pattern": None})):
+                    json.dumps({"key": record["key"], "pattern": None}),
+                    json.dumps(dict(record, fixes={"160": 5})),
+                    json.dumps(dict(record, context="[.*]"))):
         files[0].write_text(damaged)
         assert fresh().pattern() == first
         assert json.loads(files[0].read_text()) == record  # rewritten
-    assert len(calls) == 5
+    assert len(calls) == 7
 
     # another normaliser has a key (and file) of its own
     other = fastpath.CharTable(Normalizer(lowercase=False), pa, fastpath.Kernels()).pattern()
-    assert len(calls) == 6 and len(list((tmp_path / "cache").iterdir())) == 2
+    assert len(calls) == 8 and len(list((tmp_path / "cache").iterdir())) == 2
     assert other != first
 
     monkeypatch.setenv("LLMEVAL_CACHE_HOME", "off")
-    assert fresh().pattern() == first and len(calls) == 7
+    assert fresh().pattern() == first and len(calls) == 9
     blocked = tmp_path / "blocked"
     blocked.write_text("a file where the directory would go")
     monkeypatch.setenv("LLMEVAL_CACHE_HOME", str(blocked))
-    assert fresh().pattern() == first and len(calls) == 8  # computed, nothing kept
+    assert fresh().pattern() == first and len(calls) == 10  # computed, nothing kept

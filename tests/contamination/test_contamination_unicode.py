@@ -96,6 +96,17 @@ def _check(fmt: str, data: bytes, normalizer: Normalizer, rng: random.Random,
     _assert_same(*_encode_both(fmt, data, normalizer, rng, fields))
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _kernels_for_every_block() -> Any:
+    """These tests compare the kernels with the reference on blocks full of hostile text,
+    which a scan hands whole to the Python path (``REFERENCE_SHARE``): here the kernels
+    take every block. ``test_blocks_mostly_for_the_reference_go_to_the_python_path``
+    checks the hand-over."""
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(fastpath, "REFERENCE_SHARE", 1.0)
+        yield
+
+
 def _count_reference_records(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Texts handed to the reference tokenizer (per call), to show the fallback is per record."""
     calls: list[int] = []
@@ -134,8 +145,87 @@ def test_hostile_blocks_encode_like_the_reference(monkeypatch: pytest.MonkeyPatc
     _assert_same(fast, py)
     calls = recorded[0][:-1]  # the last call is the Python path's, for the whole block
     assert set(calls) <= {1}, "the fast path falls back record by record"
-    # the 200 plain records need no fallback, except under NFKC (non-ASCII letters)
-    assert 0 < len(calls) <= (500 if normalizer.nfkc else 300)
+    # the 200 plain records need no fallback, except under NFKC (non-ASCII letters);
+    # Unicode whitespace and the dotted capital I are replaced and stay with the kernels,
+    # the capital sigma (and letters whose case differs between Unicode versions) not
+    if normalizer.nfkc:
+        assert 0 < len(calls) <= 500
+    elif normalizer.lowercase:
+        sigma = sum("Σ" in t or "\ua7cb" in t or "\U00010d50" in t or "\u1c89" in t
+                    for t in texts)
+        assert 0 < len(calls) == sigma < 300
+    else:
+        assert calls == []
+
+
+@pytest.mark.parametrize("whole", [0.0, 1.0], ids=["fixes-on-the-block", "fixes-apart"])
+@pytest.mark.parametrize("normalizer", NORMALIZERS[:2], ids=["lower", "keep-case"])
+def test_unicode_spaces_and_dotted_i_stay_with_the_kernels(
+        monkeypatch: pytest.MonkeyPatch, whole: float, normalizer: Normalizer) -> None:
+    """Records whose only unsafe characters have a fixed replacement (whitespace that only
+    str.split splits on -> a space, İ -> its Python lower case) are tokenised by the
+    kernels, whether the replacement runs over the block or over those records alone."""
+    monkeypatch.setattr(fastpath, "FIX_WHOLE_SHARE", whole)
+    rng = random.Random(f"fix{whole}{normalizer}")
+    fixable = [c for c in SPLIT_WHITESPACE if c not in "\t\n\x0b\x0c\r "] + ["İ", "İstanbul", "\x00"]
+    texts = [" ".join(rng.choice(fixable + ["Word", "Straße", "Привет", "w1", "ﬁ"])
+                      for _ in range(rng.randint(0, 12))) for _ in range(300)]
+    texts += ["plain w2 Word"] * 50 + ["ΟΔΟΣ w3"] * 10  # and a few for the reference
+    rng.shuffle(texts)
+    data = "".join(json.dumps({"instruction": t[:7], "output": t[7:]}) + "\n" for t in texts)
+    recorded: list[list[int]] = []
+    fast, py = _encode_both("jsonl", data.encode(), normalizer, rng,
+                            spy=lambda: recorded.append(_count_reference_records(monkeypatch)))
+    _assert_same(fast, py)
+    calls = recorded[0][:-1]
+    assert len(calls) == (10 if normalizer.lowercase else 0)  # only the sigma records
+
+
+def test_blocks_mostly_for_the_reference_go_to_the_python_path(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """When more than REFERENCE_SHARE of a block's records hold a character only the
+    reference tokenises right (the capital sigma), the whole block takes the Python path,
+    which is faster than the kernels plus the reference; results are the same."""
+    monkeypatch.setattr(fastpath, "REFERENCE_SHARE", 0.35)
+    rng = random.Random(7)
+    greek = [f"ΟΔΟΣ w{rng.randint(0, 9)} ΣΑΣ Word" for _ in range(60)]
+    latin = [f"plain w{rng.randint(0, 9)} Word\u00a0x" for _ in range(40)]
+    for records, fast_expected in ((greek + latin, False), (greek[:20] + latin, True)):
+        data = "".join(json.dumps({"instruction": t, "output": "more words"}) + "\n"
+                       for t in records).encode()
+        fast, py = _encode_both("jsonl", data, Normalizer(), rng)
+        if fast_expected:
+            _assert_same(fast, py)
+        else:
+            assert fast is None
+    # after a hand-over, the next SKIP_AFTER_HANDOVER blocks of the scan go there directly
+    index = _index(["plain", "word"], Normalizer())
+    encoder = fastpath.arrow_encoder(index, MEM["jsonl"], FIELDS)
+    assert encoder is not None
+    greek_block = "".join(json.dumps({"instruction": t}) + "\n" for t in greek).encode()
+    plain_block = "".join(json.dumps({"instruction": t}) + "\n" for t in latin).encode()
+    assert encoder.encode(greek_block, 0) is None
+    taken = [encoder.encode(plain_block, 0) is not None
+             for _ in range(fastpath.SKIP_AFTER_HANDOVER + 1)]
+    assert taken == [False] * fastpath.SKIP_AFTER_HANDOVER + [True]
+
+    path = tmp_path / "train.jsonl"
+    path.write_text("".join(json.dumps({"instruction": t, "output": "x"}) + "\n"
+                            for t in greek + latin), encoding="utf-8")
+    cases = [EvalCase("g", greek[0] + " " + greek[1]), EvalCase("l", latin[0])]
+
+    def report() -> dict[str, Any]:
+        index = EvalIndex(cases, make_tokenizer(None, Normalizer()), 3)
+        out = scan(index, [path], ScanOptions(train_fields=FIELDS), workers=1,
+                   progress=False).to_dict()
+        out.pop("seconds")
+        return out
+
+    fast_report = report()
+    with monkeypatch.context() as m:
+        _no_fast_path(m)
+        assert report() == fast_report
+    assert fast_report["n_contaminated"] == 2
 
 
 @settings(max_examples=150, deadline=None,
