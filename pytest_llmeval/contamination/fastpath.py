@@ -83,6 +83,9 @@ REFERENCE_SHARE = 0.35
 # being tried; what they cost (a JSON parse, validation, the regex) is then not wasted.
 SKIP_AFTER_HANDOVER = 3
 _HANDOVERS: weakref.WeakKeyDictionary[EvalIndex, list[int]] = weakref.WeakKeyDictionary()
+# Below this share of unsafe records, they all go to the reference: a kernel pass of their
+# own (each call has a fixed cost: index_in builds the vocabulary's hash set) costs more.
+FIX_MIN_SHARE = 0.05
 # Above this share of records with fixable characters only (Unicode spaces, the dotted
 # capital I), the fixes are applied to the whole block rather than to those records.
 FIX_WHOLE_SHARE = 0.25
@@ -823,10 +826,10 @@ class ArrowEncoder:
         the fixed records' tokens (None: none, or fixed with the whole block), and whether
         the whole block is to be fixed instead."""
         table, pa, pc = self.table, self.pa, self.pc
-        if not table.fixes():
-            return unsafe, None, False
         n_rec = len(unsafe)
         rows = np.flatnonzero(unsafe)
+        if not table.fixes() or len(rows) < FIX_MIN_SHARE * n_rec:
+            return unsafe, None, False  # a few records: the reference costs less
         within = np.arange(width, dtype=np.int64)
         sub = pc.take(slots, int_array(pa, (rows[:, None] * width + within).reshape(-1)))
         context = table.context_pattern()

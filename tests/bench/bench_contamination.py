@@ -214,6 +214,29 @@ def generate_formats(dirname: Path, mb: float, n_eval: int = 2000,
     return out
 
 
+def hostile_variants(dirname: Path, mixed: Path, mb: float = 20.0) -> dict[str, Path]:
+    """The mixed-script JSONL with, in every record, a no-break space before a colon (French
+    typography; fixed by replacement) or a word with a capital sigma (only the reference
+    lower-cases it): the fast path's worst cases."""
+    out: dict[str, Path] = {}
+    for kind, extra in (("nbsp", "\u00a0:"), ("sigma", " ΟΔΟΣ")):
+        path = dirname / f"{kind}-train.jsonl"
+        out[f"{kind}-jsonl"] = path
+        if path.exists():
+            continue
+        written = 0
+        with mixed.open(encoding="utf-8") as src, path.open("w", encoding="utf-8") as dst:
+            for line in src:
+                row = json.loads(line)
+                row["instruction"] += extra
+                text = json.dumps(row, ensure_ascii=False) + "\n"
+                dst.write(text)
+                written += len(text.encode())
+                if written >= mb * 1e6:
+                    break
+    return out
+
+
 def _vm_hwm_mb() -> float:
     """Peak RSS of this process since exec (``ru_maxrss`` would include the parent's)."""
     with open("/proc/self/status") as f:
@@ -322,6 +345,8 @@ def formats_main(args: argparse.Namespace, d: Path) -> None:
     print(f"generated {args.mb:g} MB per corpus and format in {time.perf_counter() - t0:.0f} s "
           f"({os.cpu_count()} CPUs visible); load {os.getloadavg()}", flush=True)
     n, reps = 13, args.reps
+    files.update(hostile_variants(d, files["mixed-jsonl"], min(args.mb, 20.0)))
+    files["nbsp-eval"] = files["sigma-eval"] = files["mixed-eval"]
 
     def best(rows: list[dict[str, float]], key: str) -> dict[str, float]:
         return min(rows, key=lambda r: r[key])
@@ -354,7 +379,9 @@ def formats_main(args: argparse.Namespace, d: Path) -> None:
                           ("ascii", "parquet", False), ("mixed", "jsonl", False),
                           ("mixed", "text", False), ("mixed", "parquet", False),
                           ("mixed", "jsonl", True), ("mixed", "text", True),
-                          ("mixed", "parquet", True)] if "throughput" not in skip else []:
+                          ("mixed", "parquet", True), ("nbsp", "jsonl", False),
+                          ("nbsp", "jsonl", True), ("sigma", "jsonl", False),
+                          ("sigma", "jsonl", True)] if "throughput" not in skip else []:
         rows = [_sub("throughput", str(files[f"{kind}-{fmt}"]), str(files[f"{kind}-eval"]),
                      str(n), "python" if py else "fast") for _ in range(reps if not py else 1)]
         r = best(rows, "cpu_s")

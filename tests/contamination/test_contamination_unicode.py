@@ -158,14 +158,18 @@ def test_hostile_blocks_encode_like_the_reference(monkeypatch: pytest.MonkeyPatc
         assert calls == []
 
 
-@pytest.mark.parametrize("whole", [0.0, 1.0], ids=["fixes-on-the-block", "fixes-apart"])
+@pytest.mark.parametrize(("least", "whole"), [(0.0, 0.0), (0.0, 1.0), (1.1, 1.0)],
+                         ids=["fixes-on-the-block", "fixes-apart", "too-few-to-fix"])
 @pytest.mark.parametrize("normalizer", NORMALIZERS[:2], ids=["lower", "keep-case"])
 def test_unicode_spaces_and_dotted_i_stay_with_the_kernels(
-        monkeypatch: pytest.MonkeyPatch, whole: float, normalizer: Normalizer) -> None:
+        monkeypatch: pytest.MonkeyPatch, least: float, whole: float,
+        normalizer: Normalizer) -> None:
     """Records whose only unsafe characters have a fixed replacement (whitespace that only
     str.split splits on -> a space, İ -> its Python lower case) are tokenised by the
-    kernels, whether the replacement runs over the block or over those records alone."""
+    kernels, whether the replacement runs over the block or over those records alone;
+    below FIX_MIN_SHARE of the records, the reference takes them."""
     monkeypatch.setattr(fastpath, "FIX_WHOLE_SHARE", whole)
+    monkeypatch.setattr(fastpath, "FIX_MIN_SHARE", least)
     rng = random.Random(f"fix{whole}{normalizer}")
     fixable = [c for c in SPLIT_WHITESPACE if c not in "\t\n\x0b\x0c\r "] + ["İ", "İstanbul", "\x00"]
     texts = [" ".join(rng.choice(fixable + ["Word", "Straße", "Привет", "w1", "ﬁ"])
@@ -178,7 +182,13 @@ def test_unicode_spaces_and_dotted_i_stay_with_the_kernels(
                             spy=lambda: recorded.append(_count_reference_records(monkeypatch)))
     _assert_same(fast, py)
     calls = recorded[0][:-1]
-    assert len(calls) == (10 if normalizer.lowercase else 0)  # only the sigma records
+    if least > 1:  # every record with an unsafe character goes to the reference
+        chars = {c for c in fixable if len(c) == 1 and c != "İ"} | (
+            {"İ", "Σ"} if normalizer.lowercase else set())  # without lower-casing both agree
+        unsafe = sum(any(c in t for c in chars) for t in texts)
+        assert len(calls) == unsafe > 200
+    else:
+        assert len(calls) == (10 if normalizer.lowercase else 0)  # only the sigma records
 
 
 def test_blocks_mostly_for_the_reference_go_to_the_python_path(
