@@ -766,19 +766,7 @@ class ArrowEncoder:
                               pa.nulls(len(text), pa.string()), text)
         if not spaces_only and not strip_newline and not bool((values < 14).any()):
             spaces_only = True  # no tab, newline, vertical tab, form feed or return
-        if spaces_only:
-            split = pc.split_pattern(text, " ")
-        else:
-            split = pc.ascii_split_whitespace(text)
-        flat = pc.list_flatten(split)
-        slot_off = np.zeros(len(slots) + 1, dtype=np.int64)
-        np.cumsum(numbers(pc.list_value_length(split), fill=0), out=slot_off[1:])
-        # ascii_split_whitespace gives "" at the ends of a string; str.split() does not.
-        empty = np.flatnonzero(numbers(pc.binary_length(flat)) == 0)
-        flat_off = slot_off[::width]
-        kernel_off = flat_off - np.searchsorted(empty, flat_off)  # non-empty tokens
-        found_at = numbers(pc.index_in(flat, value_set=self.vocab), fill=len(self.vocab))
-        tok_ids = np.delete(self.keys[found_at], empty)
+        flat, flat_off, kernel_off, tok_ids = self._split_ids(text, width, spaces_only)
         override: dict[int, list[str]] = {}
         if nulled is not None:
             # the records the kernels may get wrong, tokenised by the reference at once,
@@ -850,16 +838,26 @@ class ArrowEncoder:
         text = table.apply_fixes(sub)
         if self.lowercase:
             text = pc.utf8_lower(text)
-        split = pc.ascii_split_whitespace(text)
+        flat, flat_off, kernel_off, ids = self._split_ids(text, width, False)
+        return left, _Fixed(rows, np.diff(kernel_off), ids, flat, flat_off), False
+
+    def _split_ids(self, text: Any, width: int,
+                   spaces_only: bool) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray]:
+        """Split normalised record-major slots (``width`` per record) into tokens and look
+        them up. Returns the tokens (with empty strings), each record's first index among
+        them and among the non-empty ones (``n + 1`` each), and the non-empty tokens' keys.
+        ``spaces_only``: the text holds no ASCII whitespace but the space."""
+        pc = self.pc
+        split = pc.split_pattern(text, " ") if spaces_only else pc.ascii_split_whitespace(text)
         flat = pc.list_flatten(split)
-        slot_off = np.zeros(len(sub) + 1, dtype=np.int64)
+        slot_off = np.zeros(len(text) + 1, dtype=np.int64)
         np.cumsum(numbers(pc.list_value_length(split), fill=0), out=slot_off[1:])
+        # ascii_split_whitespace gives "" at the ends of a string; str.split() does not.
         empty = np.flatnonzero(numbers(pc.binary_length(flat)) == 0)
         flat_off = slot_off[::width]
-        counts = np.diff(flat_off - np.searchsorted(empty, flat_off))
+        kernel_off = flat_off - np.searchsorted(empty, flat_off)  # non-empty tokens
         found_at = numbers(pc.index_in(flat, value_set=self.vocab), fill=len(self.vocab))
-        ids = np.delete(self.keys[found_at], empty)
-        return left, _Fixed(rows, counts, ids, flat, flat_off), False
+        return flat, flat_off, kernel_off, np.delete(self.keys[found_at], empty)
 
 
 @dataclass(frozen=True)
