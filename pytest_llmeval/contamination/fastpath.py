@@ -188,15 +188,20 @@ class Kernels:
 _KERNELS: list[Kernels] = []
 
 
+def kernels() -> Kernels:
+    """The process's one ``Kernels`` (its option classes are looked up once)."""
+    if not _KERNELS:
+        _KERNELS.append(Kernels())
+    return _KERNELS[0]
+
+
 def _pyarrow(fmt: str = "jsonl") -> tuple[Any, Kernels, Any] | None:
     """``(pyarrow, Kernels, pyarrow.json or None)``, or None when the extra is not
     installed; ``pyarrow.json`` is imported for JSONL only."""
     try:
         import pyarrow as pa
 
-        if not _KERNELS:
-            _KERNELS.append(Kernels())
-        pc = _KERNELS[0]
+        pc = kernels()
         if fmt != "jsonl":
             return pa, pc, None
         import pyarrow.json as pj
@@ -724,7 +729,7 @@ class ArrowEncoder:
         """
         pa, pc = self.pa, self.pc
         n_rec = len(slots) // width
-        texts = _Texts(slots, width, strip_newline, pc)
+        texts = _Texts(slots, width, strip_newline)
         if not n_rec:
             return EncodedBlock(lines, texts, [], np.empty(0, dtype=np.uint64), nbytes, n_lines)
         off = _offsets(slots)
@@ -739,19 +744,17 @@ class ArrowEncoder:
             except pa.ArrowInvalid:
                 return None
         unsafe = self._unsafe_records(slots, values, width, ascii_only)
-        fixed, slots_in = None, slots
+        fixed, whole = None, False
         if unsafe is not None:
             unsafe, fixed, whole = self._split_fixable(slots, unsafe, width)
-            if whole:
-                # many fixable records: one replacement pass over the block (a no-op on
-                # the others, which hold no unsafe character) instead of a kernel pass
-                # of their own
-                slots_in = self.table.apply_fixes(slots)
         if unsafe is not None and np.count_nonzero(unsafe) > REFERENCE_SHARE * n_rec:
             # most records need the reference: the Python path alone is faster, and the
             # next blocks of this scan are likely alike
             _HANDOVERS.setdefault(self.index, [0])[0] = SKIP_AFTER_HANDOVER
             return None
+        # many fixable records: one replacement pass over the block (a no-op on the others,
+        # which hold no unsafe character) instead of a kernel pass of their own
+        slots_in = self.table.apply_fixes(slots) if whole else slots
         if fixed is not None:  # their slots are tokenised apart, from the fixed text
             nulled = unsafe.copy() if unsafe is not None else np.zeros(n_rec, dtype=bool)
             nulled[fixed.rows] = True
@@ -875,10 +878,8 @@ class _Fixed:
 class _Texts(Sequence[str]):
     """Record texts built on demand: the non-null field strings joined by a space."""
 
-    def __init__(self, slots: Any, width: int, strip_newline: bool = False,
-                 kernels: Kernels | None = None) -> None:
+    def __init__(self, slots: Any, width: int, strip_newline: bool = False) -> None:
         self.slots, self.width, self.strip_newline = slots, width, strip_newline
-        self.kernels = kernels
 
     def __len__(self) -> int:
         return len(self.slots) // self.width
@@ -910,8 +911,7 @@ class _Texts(Sequence[str]):
         at = (np.asarray(rows, dtype=np.int64)[:, None] * w + np.arange(w)).reshape(-1)
         import pyarrow
 
-        kernels = self.kernels or Kernels()
-        values = kernels.take(self.slots, int_array(pyarrow, at)).to_pylist()
+        values = kernels().take(self.slots, int_array(pyarrow, at)).to_pylist()
         return [self._join(values[i * w:(i + 1) * w]) for i in range(len(rows))]
 
 

@@ -212,11 +212,9 @@ class EvalIndex:
             self._bounds[c] = bounds
         return bounds
 
-    @property
-    def case_uids(self) -> list[np.ndarray]:
-        """The uid of each n-gram of each case, in order (views into ``uids``)."""
-        off = self.uid_offsets.tolist()
-        return [self.uids[a:b] for a, b in zip(off[:-1], off[1:], strict=True)]
+    def case_uids(self, c: int) -> np.ndarray:
+        """The uid of each n-gram of case ``c``, in order (a view into ``uids``)."""
+        return self.uids[self.uid_offsets[c]:self.uid_offsets[c + 1]]
 
     def probe_pairs(self, q: np.ndarray, lo: np.ndarray, hi: np.ndarray,
                     total: int) -> tuple[list[int], list[int]]:
@@ -229,8 +227,8 @@ class EvalIndex:
         position grows.
         """
         count = hi - lo
-        entries = np.arange(int(count.sum()), dtype=np.int64) + np.repeat(lo - (np.cumsum(count) - count),
-                                                                          count)
+        before = np.cumsum(count) - count  # entries of the hits before each hit
+        entries = np.arange(int(count.sum()), dtype=np.int64) + np.repeat(lo - before, count)
         at = np.repeat(q, count)
         j = np.arange(self.k, dtype=np.int64)
         start = self.probe_pos[entries][:, None] - j  # eval start of each candidate

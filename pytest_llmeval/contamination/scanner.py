@@ -220,7 +220,7 @@ def reduce(index: EvalIndex, shards: Sequence[Shard], results: Sequence[ShardRes
         frac = n_matched / size if size else 0.0
         contaminated = n_matched > 0 and frac >= options.min_overlap
         if n_matched:
-            uids = index.uids[index.uid_offsets[c]:index.uid_offsets[c + 1]]
+            uids = index.case_uids(c)
             hit = matched[uids]
             span = _longest(index, c, hit)
             srcs = _case_sources(index, uids[hit], sources, paths, options.max_sources)

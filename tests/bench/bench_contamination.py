@@ -17,10 +17,16 @@ JSONL, text and parquet, and 2,000 eval cases, then reports separately:
   * fixed cost: ``llmeval contamination`` end to end on a one-line training file
     (process start, imports, index of 2,000 cases, report written with --json),
     with its phases timed in process;
-  * ``llmeval contamination`` end to end on each 50 MB corpus (process start included).
+  * ``llmeval contamination`` end to end on each 50 MB corpus (process start included);
+  * throughput on two 20 MB variants of the mixed JSONL, with a no-break space or a
+    capital sigma in every record (the fast path's worst cases).
+
+``--part phases`` times the fixed-cost phases (imports, index, empty scan, report) in
+fresh processes, this checkout and ``--compare-src`` alternating, every round printed.
 
     python tests/bench/bench_contamination.py [--gb 1.0] [--keep]
     python tests/bench/bench_contamination.py --part formats [--mb 50] [--reps 3]
+    python tests/bench/bench_contamination.py --part phases --reps 5 --compare-src /tmp/old
 """
 
 from __future__ import annotations
@@ -403,10 +409,31 @@ def formats_main(args: argparse.Namespace, d: Path) -> None:
     print(f"\nload after: {os.getloadavg()}")
 
 
-def _sub(kind: str, *args: str) -> dict[str, float]:
-    out = subprocess.run([sys.executable, __file__, "--measure", kind, *args],
-                         check=True, capture_output=True, text=True)
+def _sub(kind: str, *args: str, src: str | None = None) -> dict[str, float]:
+    """One measurement in a fresh process; ``src``: the checkout to import the package from
+    (run outside any checkout, since ``python -m`` and ``-c`` put the working directory first)."""
+    env = dict(os.environ, PYTHONPATH=src) if src else None
+    out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--measure", kind, *args],
+                         check=True, capture_output=True, text=True, env=env,
+                         cwd=tempfile.gettempdir() if src else None)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def phases_main(args: argparse.Namespace, d: Path) -> None:
+    """The fixed-cost phases in fresh processes, this checkout and --compare-src alternating,
+    every round printed (the machine's noise shows as the spread)."""
+    files = _existing(d) or generate_formats(d, args.mb)
+    here = str(Path(__file__).resolve().parents[2])
+    srcs = [here] + ([str(args.compare_src)] if args.compare_src else [])
+    print(f"# fixed-cost phases, 2,000 cases, {args.reps} rounds; load {os.getloadavg()}")
+    for kind in ("mixed", "ascii"):
+        for i in range(args.reps):
+            for src in srcs:
+                r = _sub("phases", str(files[f"{kind}-eval"]), "13", str(d / "p.json"), src=src)
+                label = "this checkout" if src == here else src
+                print(f"{kind:6s} round {i + 1} {label:16s} " + " ".join(
+                    f"{k}={v:.3f}" for k, v in r.items()) + f" total={sum(r.values()):.3f}",
+                    flush=True)
 
 
 def main() -> None:
@@ -414,7 +441,7 @@ def main() -> None:
     ap.add_argument("--gb", type=float, default=1.0)
     ap.add_argument("--keep", action="store_true", help="keep the generated files")
     ap.add_argument("--dir", type=Path, default=None)
-    ap.add_argument("--part", choices=("scale", "formats"), default="scale")
+    ap.add_argument("--part", choices=("scale", "formats", "phases"), default="scale")
     ap.add_argument("--mb", type=float, default=50.0, help="corpus size for --part formats")
     ap.add_argument("--reps", type=int, default=3, help="repetitions (best kept), formats")
     ap.add_argument("--compare-src", type=Path, default=None,
@@ -438,9 +465,9 @@ def main() -> None:
         return
     d = args.dir or Path(tempfile.mkdtemp(prefix="llmeval-bench-", dir="/tmp"))
     d.mkdir(parents=True, exist_ok=True)
-    if args.part == "formats":
+    if args.part in ("formats", "phases"):
         try:
-            formats_main(args, d)
+            (formats_main if args.part == "formats" else phases_main)(args, d)
         finally:
             if not args.keep:
                 for p in d.iterdir():
