@@ -56,6 +56,7 @@ from typing import Any, overload
 
 import numpy as np
 
+from pytest_llmeval.contamination import native
 from pytest_llmeval.contamination.index import SENTINEL, EvalIndex
 from pytest_llmeval.contamination.normalize import Normalizer, WhitespaceTokenizer
 from pytest_llmeval.contamination.readers import (
@@ -240,6 +241,7 @@ class CharTable:
         # the others ("" when there are none), which need the reference
         self._fixes: dict[int, str] = {}
         self._context: str | None = None
+        self._table: np.ndarray | None = None
 
     def kernel_tokens(self, texts: list[str], ascii_only: bool = False) -> list[list[str]]:
         """The kernels' tokens of each text (empty strings dropped, as ``str.split``)."""
@@ -333,6 +335,18 @@ class CharTable:
             if c not in fixes and ref[i * w:(i + 1) * w] == got[i * w:(i + 1) * w]:
                 fixes[c] = r
         return fixes
+
+    def unsafe_table(self) -> np.ndarray:
+        """The unsafe code points as one byte per code point (``0x110000``), for the
+        compiled pass (``native.unsafe_records``); built once from :meth:`pattern`."""
+        if self._table is None:
+            table = np.zeros(0x110000, dtype=np.uint8)
+            for m in _CLASS_ITEM.finditer(self.pattern()):
+                first = int(m.group(1), 16)
+                last = int(m.group(2), 16) if m.group(2) else first
+                table[first:last + 1] = 1
+            self._table = table
+        return self._table
 
     def fixes(self) -> dict[int, str]:
         """Unsafe code point -> the replacement that makes it safe (see ``find_fixes``)."""
@@ -448,6 +462,7 @@ def _write_pattern(key: str, pattern: str, fixes: dict[int, str], context: str) 
 
 # what a cached pattern may look like: a character class of \x{..} items and ranges
 _CLASS = re.compile(r"\[(?:\\x\{[0-9a-f]{1,6}\}(?:-\\x\{[0-9a-f]{1,6}\})?)*\]")
+_CLASS_ITEM = re.compile(r"\\x\{([0-9a-f]{1,6})\}(?:-\\x\{([0-9a-f]{1,6})\})?")
 
 
 def char_table(normalizer: Normalizer, pa: Any, pc: Any) -> CharTable:
@@ -556,6 +571,26 @@ def _values(arr: Any, off: np.ndarray) -> np.ndarray:
     return np.frombuffer(buf, dtype=np.uint8)[int(off[0]):int(off[-1])]
 
 
+def jsonl_records(data: bytes) -> tuple[np.ndarray, int] | None:
+    """0-based lines of the records of a JSONL block (lines starting with ``{``) and its
+    number of lines; None when the block does not qualify: a raw control byte other than
+    the newline, a line neither empty nor starting with ``{``, or a ``}`` followed by the
+    start of a second value (``_SECOND_VALUE``). ``native.jsonl_lines`` does the same in
+    one compiled pass."""
+    raw = np.frombuffer(data, dtype=np.uint8)
+    newlines = np.flatnonzero(raw == _NEWLINE)
+    if np.count_nonzero(raw < 32) != len(newlines) or _SECOND_VALUE.search(data):
+        return None
+    starts = np.concatenate(([0], newlines + 1))
+    if starts[-1] == len(data):
+        starts = starts[:-1]
+    first = raw[starts]  # a newline here means an empty line
+    record = first == _OPEN_BRACE
+    if not np.all(record | (first == _NEWLINE)):
+        return None
+    return np.flatnonzero(record), len(starts)
+
+
 class ArrowEncoder:
     """Encodes qualifying blocks of one shard; ``encode`` returns None for the others."""
 
@@ -571,6 +606,9 @@ class ArrowEncoder:
         self.lowercase = tok.normalizer.lowercase
         self.table = char_table(tok.normalizer, self.pa, self.pc)
         self.vocab, self.keys = _vocab(index, self.pa)
+        # the compiled passes (validation with the unsafe-character test, and splitting
+        # with the look-up) when built, else pyarrow's kernels alone
+        self.native = native.vocab_table(index) if native.available() else None
         if shard.fmt == "jsonl":
             assert fields
             unique = list(dict.fromkeys(fields))
@@ -583,18 +621,9 @@ class ArrowEncoder:
 
     def _jsonl_records(self, data: bytes) -> tuple[np.ndarray, int] | None:
         """0-based lines of the records of a qualifying JSONL block, and its number of lines."""
-        raw = np.frombuffer(data, dtype=np.uint8)
-        newlines = np.flatnonzero(raw == _NEWLINE)
-        if np.count_nonzero(raw < 32) != len(newlines) or _SECOND_VALUE.search(data):
-            return None
-        starts = np.concatenate(([0], newlines + 1))
-        if starts[-1] == len(data):
-            starts = starts[:-1]
-        first = raw[starts]  # a newline here means an empty line
-        record = first == _OPEN_BRACE
-        if not np.all(record | (first == _NEWLINE)):
-            return None
-        return np.flatnonzero(record), len(starts)
+        if self.native is not None:
+            return native.jsonl_lines(data)
+        return jsonl_records(data)
 
     def encode(self, data: bytes, line: int) -> EncodedBlock | None:
         """The JSONL or text block whose first line is ``line``, or None if it does not
@@ -738,12 +767,19 @@ class ArrowEncoder:
         # Text that is not UTF-8 goes to the Python path, which decodes with replacement.
         # ASCII is UTF-8. (utf8_lower rejects some invalid input but passes encoded
         # surrogates, overlong forms and code points above U+10FFFF: not a validator.)
-        if not ascii_only:
+        if ascii_only:
+            unsafe = self._unsafe_records(slots, values, width, True)
+        elif self.native is not None:  # validation and the unsafe test in one pass
+            flags = native.unsafe_records(slots, width, self.table.unsafe_table())
+            if flags is None:
+                return None
+            unsafe = flags if flags.any() else None
+        else:
             try:
                 slots.validate(full=True)
             except pa.ArrowInvalid:
                 return None
-        unsafe = self._unsafe_records(slots, values, width, ascii_only)
+            unsafe = self._unsafe_records(slots, values, width, False)
         fixed, whole = None, False
         if unsafe is not None:
             unsafe, fixed, whole = self._split_fixable(slots, unsafe, width)
@@ -760,29 +796,27 @@ class ArrowEncoder:
             nulled[fixed.rows] = True
         else:
             nulled = unsafe
-        if self.lowercase:
+        # the compiled pass lower-cases ASCII letters itself
+        lower_ascii = self.native is not None and ascii_only and self.lowercase
+        if self.lowercase and not lower_ascii:
             text = pc.ascii_lower(slots_in) if ascii_only else pc.utf8_lower(slots_in)
         else:
             text = slots_in
-        if nulled is not None:
+        if nulled is not None and self.native is None:
             text = pc.if_else(bool_array(pa, np.repeat(nulled, width)),
                               pa.nulls(len(text), pa.string()), text)
-        if not spaces_only and not strip_newline and not bool((values < 14).any()):
+        if self.native is None and not spaces_only and not strip_newline \
+                and not bool((values < 14).any()):
             spaces_only = True  # no tab, newline, vertical tab, form feed or return
-        flat, flat_off, kernel_off, tok_ids = self._split_ids(text, width, spaces_only)
+        flat, flat_off, kernel_off, tok_ids = self._split_ids(text, width, spaces_only,
+                                                              nulled, lower_ascii)
         override: dict[int, list[str]] = {}
         if nulled is not None:
             # the records the kernels may get wrong, tokenised by the reference at once,
             # and the fixed ones, from their own kernel pass
             counts = np.diff(kernel_off)
             rows = np.flatnonzero(unsafe) if unsafe is not None else np.empty(0, np.int64)
-            reference = self.tokenizer.tokens_chunk
-            ref_toks = [reference([t]) for t in texts.many(rows)]
-            override = dict(zip(rows.tolist(), ref_toks, strict=True))
-            ref_counts = np.array([len(t) for t in ref_toks], dtype=np.int64)
-            flat_ref = [t for toks in ref_toks for t in toks]
-            ref_ids = np.fromiter(map(self.index.vocab.get, flat_ref, repeat(0)),
-                                  dtype=np.uint64, count=len(flat_ref))
+            ref_ids, ref_counts, override = self._reference_ids(texts.many(rows), rows)
             if fixed is not None:  # both sets of records, in record order
                 owner = np.concatenate([np.repeat(rows, ref_counts),
                                         np.repeat(fixed.rows, fixed.counts)])
@@ -807,7 +841,31 @@ class ArrowEncoder:
         is_tok[rec_off[1:-1] + np.arange(n_rec - 1)] = False
         ids[is_tok] = tok_ids
         return EncodedBlock(lines, texts, _Tokens(flat, flat_off, rec_off, len(ids), override,
-                                                  fixed), ids, nbytes, n_lines)
+                                                  fixed, texts, self.tokenizer.tokens_chunk),
+                            ids, nbytes, n_lines)
+
+    def _reference_ids(self, texts: list[str], rows: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray, dict[int, list[str]]]:
+        """The reference's token keys of ``texts`` (records ``rows``), each one's token
+        count, and their tokens by record (empty with the compiled pass: ``_Tokens``
+        tokenises a record with the reference when asked).
+
+        With the compiled pass, the reference's tokens are joined by single spaces and
+        looked up there: the same tokens (they hold no ASCII whitespace), without a dict
+        look-up per token in Python.
+        """
+        reference = self.tokenizer.tokens_chunk
+        if self.native is not None:
+            joined = [" ".join(reference([t])) for t in texts]
+            ids, counts = native.token_ids(string_array(self.pa, joined), 1, None, False,
+                                           self.native)
+            return ids, counts, {}
+        ref_toks = [reference([t]) for t in texts]
+        ref_counts = np.array([len(t) for t in ref_toks], dtype=np.int64)
+        flat_ref = [t for toks in ref_toks for t in toks]
+        ref_ids = np.fromiter(map(self.index.vocab.get, flat_ref, repeat(0)),
+                              dtype=np.uint64, count=len(flat_ref))
+        return ref_ids, ref_counts, dict(zip(rows.tolist(), ref_toks, strict=True))
 
     def _split_fixable(self, slots: Any, unsafe: np.ndarray,
                        width: int) -> tuple[np.ndarray | None, _Fixed | None, bool]:
@@ -844,12 +902,21 @@ class ArrowEncoder:
         flat, flat_off, kernel_off, ids = self._split_ids(text, width, False)
         return left, _Fixed(rows, np.diff(kernel_off), ids, flat, flat_off), False
 
-    def _split_ids(self, text: Any, width: int,
-                   spaces_only: bool) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray]:
+    def _split_ids(self, text: Any, width: int, spaces_only: bool,
+                   skip: np.ndarray | None = None,
+                   lower_ascii: bool = False) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray]:
         """Split normalised record-major slots (``width`` per record) into tokens and look
-        them up. Returns the tokens (with empty strings), each record's first index among
-        them and among the non-empty ones (``n + 1`` each), and the non-empty tokens' keys.
-        ``spaces_only``: the text holds no ASCII whitespace but the space."""
+        them up. Returns the tokens (with empty strings; None from the compiled pass,
+        which builds no token strings), each record's first index among them and among
+        the non-empty ones (``n + 1`` each), and the non-empty tokens' keys.
+        ``spaces_only``: the text holds no ASCII whitespace but the space. With the
+        compiled pass, the records in ``skip`` get no tokens (the kernels' caller nulls
+        them instead) and ``lower_ascii`` lower-cases ASCII letters."""
+        if self.native is not None:
+            ids, counts = native.token_ids(text, width, skip, lower_ascii, self.native)
+            kernel_off = np.zeros(len(counts) + 1, dtype=np.int64)
+            np.cumsum(counts, out=kernel_off[1:])
+            return None, kernel_off, kernel_off, ids
         pc = self.pc
         split = pc.split_pattern(text, " ") if spaces_only else pc.ascii_split_whitespace(text)
         flat = pc.list_flatten(split)
@@ -916,11 +983,18 @@ class _Texts(Sequence[str]):
 
 
 class _Tokens(Sequence[str]):
-    """The chunk's token strings (records separated by the sentinel) built per record."""
+    """The chunk's token strings (records separated by the sentinel) built per record.
+
+    From the kernels' token array ``flat``; where the compiled pass built none (``flat``
+    None), from the reference tokenizer on the record's text, which gives the same
+    tokens for every record the kernels tokenise (that is what makes them safe).
+    """
 
     def __init__(self, flat: Any, flat_off: np.ndarray, rec_off: np.ndarray, total: int,
-                 override: dict[int, list[str]], fixed: _Fixed | None = None):
+                 override: dict[int, list[str]], fixed: _Fixed | None = None,
+                 texts: Sequence[str] = (), reference: Any = None):
         self.flat, self.flat_off, self.total = flat, flat_off, total
+        self.texts, self.reference = texts, reference
         self.starts = rec_off[:-1] + np.arange(len(rec_off) - 1)  # chunk position of each
         self._cache: dict[int, list[str]] = dict(override)
         self._fixed = fixed
@@ -941,8 +1015,11 @@ class _Tokens(Sequence[str]):
                 flat, off, at = self._fixed.flat, self._fixed.flat_off, i
             else:
                 flat, off, at = self.flat, self.flat_off, r
-            a, b = int(off[at]), int(off[at + 1])
-            toks = [t for t in flat[a:b].to_pylist() if t]
+            if flat is None:
+                toks = self.reference([self.texts[r]])
+            else:
+                a, b = int(off[at]), int(off[at + 1])
+                toks = [t for t in flat[a:b].to_pylist() if t]
             self._cache[r] = toks
         return toks
 
@@ -965,7 +1042,7 @@ class _Tokens(Sequence[str]):
         """Tokens ``[a, b)`` of the chunk, ``0 <= a < b <= len(self)``."""
         r0 = int(np.searchsorted(self.starts, a, "right")) - 1
         r1 = int(np.searchsorted(self.starts, b, "left"))  # records r0 .. r1 - 1
-        if r1 - r0 > 8:  # many records: one conversion of their tokens
+        if r1 - r0 > 8 and self.flat is not None:  # many records: one conversion of their tokens
             lo, hi = int(self.flat_off[r0]), int(self.flat_off[r1])
             strings = self.flat[lo:hi].to_pylist()
             for r in range(r0, r1):

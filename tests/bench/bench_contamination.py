@@ -261,8 +261,11 @@ def _existing(d: Path) -> dict[str, Path] | None:
     return files if all(p.exists() for p in files.values()) else None
 
 
-def measure_throughput(train: Path, evals: Path, n: int, python_path: bool) -> dict[str, float]:
-    """One process scanning ``train`` (index built first, not timed)."""
+def measure_throughput(train: Path, evals: Path, n: int, path: str) -> dict[str, float]:
+    """One process scanning ``train`` (index built first, not timed); ``path``: "compiled"
+    (the fast path with the compiled passes, where built), "kernels" (pyarrow's kernels
+    alone) or "python"."""
+    os.environ["LLMEVAL_NATIVE"] = "0" if path == "kernels" else "1"
     from pytest_llmeval.contamination import (
         EvalCase,
         EvalIndex,
@@ -274,7 +277,7 @@ def measure_throughput(train: Path, evals: Path, n: int, python_path: bool) -> d
     )
     from pytest_llmeval.contamination.readers import read_records
 
-    if python_path:
+    if path == "python":
         scanner.arrow_encoder = lambda *args: None  # type: ignore[assignment]
     cases = [EvalCase(str(r["id"]), text) for _, r, text in read_records(evals, FIELDS)]
     index = EvalIndex(cases, make_tokenizer(None, Normalizer()), n)
@@ -282,9 +285,14 @@ def measure_throughput(train: Path, evals: Path, n: int, python_path: bool) -> d
     report = scan(index, [train], ScanOptions(train_fields=FIELDS), workers=1, progress=False)
     cpu = time.process_time() - cpu0
     mb = report.bytes_scanned / 1e6
+    try:
+        from pytest_llmeval.contamination import native
+        compiled = int(native.available() and path == "compiled")
+    except ImportError:  # a checkout from before the compiled passes
+        compiled = 0
     return {"mb": mb, "wall_s": report.seconds, "cpu_s": cpu, "mb_per_s": mb / report.seconds,
             "mb_per_cpu_s": mb / cpu, "contaminated": report.n_contaminated,
-            "peak_mb": _vm_hwm_mb()}
+            "peak_mb": _vm_hwm_mb(), "compiled": compiled}
 
 
 def measure_phases(evals: Path, n: int, out: Path) -> dict[str, float]:
@@ -380,7 +388,8 @@ def formats_main(args: argparse.Namespace, d: Path) -> None:
         print(f"{kind:6s} this checkout, phases in process (best of each): "
               + " ".join(f"{k}={min(x[k] for x in phases):.3f}" for k in phases[0]), flush=True)
 
-    print(f"\n# throughput, one process, scan only (best of {reps})")
+    print(f"\n# throughput, one process, scan only (best of {reps}); the fast path with the "
+          "compiled passes and with pyarrow's kernels alone (LLMEVAL_NATIVE=0) alternate")
     for kind, fmt, py in [("ascii", "jsonl", False), ("ascii", "text", False),
                           ("ascii", "parquet", False), ("mixed", "jsonl", False),
                           ("mixed", "text", False), ("mixed", "parquet", False),
@@ -388,12 +397,17 @@ def formats_main(args: argparse.Namespace, d: Path) -> None:
                           ("mixed", "parquet", True), ("nbsp", "jsonl", False),
                           ("nbsp", "jsonl", True), ("sigma", "jsonl", False),
                           ("sigma", "jsonl", True)] if "throughput" not in skip else []:
-        rows = [_sub("throughput", str(files[f"{kind}-{fmt}"]), str(files[f"{kind}-eval"]),
-                     str(n), "python" if py else "fast") for _ in range(reps if not py else 1)]
-        r = best(rows, "cpu_s")
-        label = f"{kind} {fmt}" + (" (Python path)" if py else "")
-        print(f"{label:28s} " + " ".join(f"{k}={v:,.2f}" if isinstance(v, float) else
-                                         f"{k}={v}" for k, v in r.items()), flush=True)
+        paths = ["python"] if py else ["compiled", "kernels"]
+        rows: dict[str, list[dict[str, float]]] = {p: [] for p in paths}
+        for _ in range(1 if py else reps):
+            for path in paths:
+                rows[path].append(_sub("throughput", str(files[f"{kind}-{fmt}"]),
+                                       str(files[f"{kind}-eval"]), str(n), path))
+        for path in paths:
+            r = best(rows[path], "cpu_s")
+            label = f"{kind} {fmt} ({path})"
+            print(f"{label:28s} " + " ".join(f"{k}={v:,.2f}" if isinstance(v, float) else
+                                             f"{k}={v}" for k, v in r.items()), flush=True)
 
     print(f"\n# llmeval contamination end to end, process start included (best of {reps})")
     for kind in ("ascii", "mixed") if "e2e" not in skip else ():
@@ -456,7 +470,7 @@ def main() -> None:
     if args.measure:
         kind, train, evals, n, *rest = args.measure
         if kind == "throughput":
-            res = measure_throughput(Path(train), Path(evals), int(n), rest[0] == "python")
+            res = measure_throughput(Path(train), Path(evals), int(n), rest[0])
         elif kind == "scanner":
             res = measure_scanner(Path(train), Path(evals), int(n), int(rest[0]))
         else:

@@ -18,3 +18,20 @@ def _pattern_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         os.environ.pop("LLMEVAL_CACHE_HOME", None)
     else:
         os.environ["LLMEVAL_CACHE_HOME"] = old
+
+
+@pytest.fixture(scope="module", params=["compiled", "kernels"])
+def scan_passes(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A module's fast-path tests run twice: with the compiled passes (``_scan.pyx``) and
+    with pyarrow's kernels alone (``LLMEVAL_NATIVE=0``, as where the module is not built).
+    Without the compiled module the first run skips, but fails in CI, which builds it."""
+    from pytest_llmeval.contamination import native
+
+    if request.param == "compiled" and not native.built():
+        if os.environ.get("CI"):
+            pytest.fail("the compiled scanner (pytest_llmeval/contamination/_scan.pyx) is "
+                        "required in CI: `pip install -e .` builds it with a C compiler")
+        pytest.skip("the compiled scanner is not built")
+    with pytest.MonkeyPatch.context() as m:
+        m.setenv("LLMEVAL_NATIVE", "1" if request.param == "compiled" else "0")
+        yield request.param

@@ -38,7 +38,7 @@ MEM_SHARD = Shard(0, "mem.jsonl", "jsonl", "gz", 0, 0, 0)
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _kernels_for_every_block() -> Any:
+def _kernels_for_every_block(scan_passes: str) -> Any:
     """Blocks here are small and often all hostile; a scan would hand them whole to the
     Python path (``REFERENCE_SHARE``, tested in test_contamination_unicode.py)."""
     with pytest.MonkeyPatch.context() as m:

@@ -1,0 +1,22 @@
+"""The one compiled module, the contamination scanner's UTF-8 and token passes.
+
+It is optional: where it cannot be built (no C compiler), the package installs without
+it and the scanner uses pyarrow's kernels alone, with the same results, more slowly
+(``pytest_llmeval.contamination.native.available()`` says which; with ``CI`` set, the
+tests fail instead of skipping).
+"""
+
+from setuptools import Extension, setup
+
+try:
+    from Cython.Build import cythonize
+except ImportError:  # pragma: no cover - Cython is in build-system.requires
+    ext_modules = []
+else:
+    ext_modules = cythonize(
+        [Extension("pytest_llmeval.contamination._scan",
+                   ["pytest_llmeval/contamination/_scan.pyx"],
+                   extra_compile_args=["-O3"], optional=True)],
+        language_level=3, quiet=True)
+
+setup(ext_modules=ext_modules)
