@@ -605,10 +605,9 @@ class ArrowEncoder:
         self.tokenizer = tok
         self.lowercase = tok.normalizer.lowercase
         self.table = char_table(tok.normalizer, self.pa, self.pc)
-        self.vocab, self.keys = _vocab(index, self.pa)
         # the compiled passes (validation with the unsafe-character test, and splitting
         # with the look-up) when built, else pyarrow's kernels alone
-        self.native = native.vocab_table(index) if native.available() else None
+        self._compiled = native.available()
         if shard.fmt == "jsonl":
             assert fields
             unique = list(dict.fromkeys(fields))
@@ -616,6 +615,12 @@ class ArrowEncoder:
             self.parse_options = self.pj.ParseOptions(
                 explicit_schema=self.pa.schema([(f, self.pa.string()) for f in unique]),
                 unexpected_field_behavior="ignore")
+
+    @property
+    def native(self) -> native.VocabTable | None:
+        """The vocabulary table of the compiled passes (built at the first block), or None
+        where they are not in use."""
+        return native.vocab_table(self.index) if self._compiled else None
 
     # -- readers --------------------------------------------------------------------------
 
@@ -926,8 +931,9 @@ class ArrowEncoder:
         empty = np.flatnonzero(numbers(pc.binary_length(flat)) == 0)
         flat_off = slot_off[::width]
         kernel_off = flat_off - np.searchsorted(empty, flat_off)  # non-empty tokens
-        found_at = numbers(pc.index_in(flat, value_set=self.vocab), fill=len(self.vocab))
-        return flat, flat_off, kernel_off, np.delete(self.keys[found_at], empty)
+        vocab, keys = _vocab(self.index, self.pa)
+        found_at = numbers(pc.index_in(flat, value_set=vocab), fill=len(vocab))
+        return flat, flat_off, kernel_off, np.delete(keys[found_at], empty)
 
 
 @dataclass(frozen=True)

@@ -62,26 +62,50 @@ def vocab_table(index: EvalIndex) -> VocabTable:
     lone surrogate) cannot occur in valid text and are left out, as from the kernels'."""
     cached = _TABLES.get(index)
     if cached is None:
-        encoded: list[bytes] = []
-        keep: list[int] = []
-        for i, token in enumerate(index.vocab_tokens):
-            try:
-                encoded.append(token.encode("utf-8"))
-            except UnicodeEncodeError:
-                continue
-            keep.append(i)
-        lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
-        offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        # 8 bytes of padding: the compare reads entries eight bytes at a time
-        data = np.frombuffer(b"".join(encoded) + bytes(8), dtype=np.uint8)
+        tokens = index.vocab_tokens
         keys = np.ascontiguousarray(index.vocab_keys, dtype=np.uint64)
-        if len(keep) != len(keys):
-            keys = keys[np.array(keep, dtype=np.int64)]
+        found = _utf8_joined(tokens)
+        if found is None:  # a token that is not UTF-8, or holds NUL: one by one
+            encoded: list[bytes] = []
+            keep: list[int] = []
+            for i, token in enumerate(tokens):
+                try:
+                    encoded.append(token.encode("utf-8"))
+                except UnicodeEncodeError:
+                    continue
+                keep.append(i)
+            lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
+            offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+            np.cumsum(lengths, out=offsets[1:])
+            data = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+            if len(keep) != len(keys):
+                keys = keys[np.array(keep, dtype=np.int64)]
+        else:
+            data, offsets = found
+        # 8 bytes of padding: the compare reads entries eight bytes at a time
+        data = np.concatenate([data, np.zeros(8, dtype=np.uint8)])
         assert _scan is not None
         cached = VocabTable(_scan.build_table(offsets, data), offsets, data, keys)
         _TABLES[index] = cached
     return cached
+
+
+def _utf8_joined(tokens: list[str]) -> tuple[np.ndarray, np.ndarray] | None:
+    """The tokens' UTF-8 bytes end to end and their offsets, from one encode of the tokens
+    joined by NUL; None when one is not UTF-8 or holds a NUL itself."""
+    try:
+        blob = "\x00".join(tokens).encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    raw = np.frombuffer(blob, dtype=np.uint8)
+    seps = np.flatnonzero(raw == 0)
+    if len(seps) != max(len(tokens) - 1, 0):
+        return None
+    offsets = np.empty(len(tokens) + 1, dtype=np.int64)
+    offsets[0] = 0
+    offsets[1:-1] = seps - np.arange(len(seps))
+    offsets[-1] = len(raw) - len(seps)
+    return raw[raw != 0], offsets
 
 
 def slots_of(arr: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -196,3 +196,12 @@ def test_jsonl_lines_of_a_long_clean_block() -> None:
     got, want = native.jsonl_lines(data), jsonl_records(data)
     assert got is not None and want is not None
     assert got[0].tolist() == want[0].tolist() and got[1] == want[1] == 3000
+
+
+def test_a_vocabulary_token_that_is_not_utf8_is_left_out() -> None:
+    """An eval case may hold a lone surrogate (Python text); no valid text holds one."""
+    index = _index(["ok", "\ud800x", "fine"])
+    table = native.vocab_table(index)
+    assert len(table.keys) == 2 and len(table.offsets) == 3
+    ids, counts = native.token_ids(pa.array(["ok fine nope"], pa.string()), 1, None, True, table)
+    assert ids.tolist() == [index.vocab["ok"], index.vocab["fine"], 0]
