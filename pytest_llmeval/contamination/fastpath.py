@@ -1048,6 +1048,11 @@ class _Tokens(Sequence[str]):
         """Tokens ``[a, b)`` of the chunk, ``0 <= a < b <= len(self)``."""
         r0 = int(np.searchsorted(self.starts, a, "right")) - 1
         r1 = int(np.searchsorted(self.starts, b, "left"))  # records r0 .. r1 - 1
+        if r1 - r0 > 8 and self.flat is None and self.texts:  # one conversion of their texts
+            todo = [r for r in range(r0, r1) if r not in self._cache]
+            for r, text in zip(todo, self.texts.many(np.array(todo, dtype=np.int64))  # type: ignore[attr-defined]
+                               if todo else [], strict=True):
+                self._cache[r] = self.reference([text])
         if r1 - r0 > 8 and self.flat is not None:  # many records: one conversion of their tokens
             lo, hi = int(self.flat_off[r0]), int(self.flat_off[r1])
             strings = self.flat[lo:hi].to_pylist()
