@@ -257,11 +257,16 @@ cdef inline Py_ssize_t _token_end(const uint8_t* p, Py_ssize_t j, Py_ssize_t b) 
 def tokenize(const uint8_t[::1] values, const int64_t[::1] slot_off, Py_ssize_t width,
              const uint8_t[::1] valid, const uint8_t[::1] skip, bint lower,
              const uint64_t[::1] table, const int64_t[::1] vocab_off,
-             const uint8_t[::1] vocab_bytes, const uint64_t[::1] keys):
+             const uint8_t[::1] vocab_bytes, const uint64_t[::1] keys, bint separate=False):
     """``(ids, counts)``: the key of every token of every record not marked in ``skip``
     (empty: none is), records in order, and each record's number of tokens (0 for the
     skipped ones). Tokens are split on ASCII whitespace; ``lower`` lower-cases ASCII
-    letters before the look-up. ``vocab_bytes`` ends with 8 bytes of padding."""
+    letters before the look-up. ``vocab_bytes`` ends with 8 bytes of padding.
+    ``separate``: the key 1 follows every record but the last (skipped ones too).
+
+    ``ids`` is a view of an array sized for the most tokens the bytes can hold (a token
+    and its whitespace take two bytes at least): no growth, no copy, and only the pages
+    written are ever touched."""
     cdef Py_ssize_t n_slots = slot_off.shape[0] - 1
     cdef Py_ssize_t n_rec = n_slots // width if width > 0 else 0
     counts_arr = np.zeros(n_rec, dtype=np.int64)
@@ -269,11 +274,8 @@ def tokenize(const uint8_t[::1] values, const int64_t[::1] slot_off, Py_ssize_t 
     cdef bint all_valid = valid.shape[0] == 0
     cdef bint skip_none = skip.shape[0] == 0
     cdef uint64_t mask = table.shape[0] - 1
-    cdef Py_ssize_t cap = (values.shape[0] >> 3) + 1024
-    cdef uint64_t* out = <uint64_t*>malloc(cap * sizeof(uint64_t))
-    cdef uint64_t* grown
-    if out == NULL:
-        raise MemoryError()
+    ids_arr = np.empty(values.shape[0] // 2 + n_slots + n_rec + 1, dtype=np.uint64)
+    cdef uint64_t[::1] out = ids_arr
     cdef Py_ssize_t m = 0, r, s, i, j, b, k, n, va, start_m, nw
     cdef const uint8_t* p = &values[0] if values.shape[0] else NULL
     cdef const uint8_t* end = p + values.shape[0]
@@ -281,9 +283,12 @@ def tokenize(const uint8_t[::1] values, const int64_t[::1] slot_off, Py_ssize_t 
     cdef const uint8_t* vend = vp + vocab_bytes.shape[0]
     cdef uint64_t h, slot, key, entry, tag
     cdef uint64_t words[32]
-    cdef bint same, failed = False
+    cdef bint same
     with nogil:
         for r in range(n_rec):
+            if separate and r:
+                out[m] = 1
+                m += 1
             if not skip_none and skip[r]:
                 continue
             start_m = m
@@ -328,29 +333,11 @@ def tokenize(const uint8_t[::1] values, const int64_t[::1] slot_off, Py_ssize_t 
                                 key = keys[entry - 1]
                                 break
                         slot = (slot + 1) & mask
-                    if m == cap:
-                        grown = <uint64_t*>_grow(out, &cap)
-                        if grown == NULL:
-                            failed = True
-                            break
-                        out = grown
                     out[m] = key
                     m += 1
                     i = j
-                if failed:
-                    break
-            if failed:
-                break
             counts[r] = m - start_m
-    if failed:
-        free(out)
-        raise MemoryError()
-    ids_arr = np.empty(m, dtype=np.uint64)
-    cdef uint64_t[::1] ids = ids_arr
-    if m:
-        memcpy(&ids[0], out, m * sizeof(uint64_t))
-    free(out)
-    return ids_arr, counts_arr
+    return ids_arr[:m], counts_arr
 
 
 cdef inline uint64_t _has_byte(uint64_t w, uint64_t byte) noexcept nogil:

@@ -813,23 +813,16 @@ class ArrowEncoder:
         if self.native is None and not spaces_only and not strip_newline \
                 and not bool((values < 14).any()):
             spaces_only = True  # no tab, newline, vertical tab, form feed or return
-        flat, flat_off, kernel_off, tok_ids = self._split_ids(text, width, spaces_only,
-                                                              nulled, lower_ascii)
+        if self.native is not None:
+            return self._assemble_compiled(text, width, unsafe, nulled, fixed, lower_ascii,
+                                           lines, texts, nbytes, n_lines)
+        flat, flat_off, kernel_off, tok_ids = self._split_ids(text, width, spaces_only)
         override: dict[int, list[str]] = {}
         if nulled is not None:
             # the records the kernels may get wrong, tokenised by the reference at once,
             # and the fixed ones, from their own kernel pass
             counts = np.diff(kernel_off)
-            rows = np.flatnonzero(unsafe) if unsafe is not None else np.empty(0, np.int64)
-            ref_ids, ref_counts, override = self._reference_ids(texts.many(rows), rows)
-            if fixed is not None:  # both sets of records, in record order
-                owner = np.concatenate([np.repeat(rows, ref_counts),
-                                        np.repeat(fixed.rows, fixed.counts)])
-                ref_ids = np.concatenate([ref_ids, fixed.ids])[np.argsort(owner, kind="stable")]
-                rows, ref_counts = (np.concatenate([rows, fixed.rows]),
-                                    np.concatenate([ref_counts, fixed.counts]))
-                order = np.argsort(rows, kind="stable")
-                rows, ref_counts = rows[order], ref_counts[order]
+            rows, ref_ids, ref_counts, override = self._nulled_ids(texts, unsafe, fixed)
             counts[rows] = ref_counts
             rec_off = np.zeros(n_rec + 1, dtype=np.int64)
             np.cumsum(counts, out=rec_off[1:])
@@ -848,6 +841,47 @@ class ArrowEncoder:
         return EncodedBlock(lines, texts, _Tokens(flat, flat_off, rec_off, len(ids), override,
                                                   fixed, texts, self.tokenizer.tokens_chunk),
                             ids, nbytes, n_lines)
+
+    def _assemble_compiled(self, text: Any, width: int, unsafe: np.ndarray | None,
+                           nulled: np.ndarray | None, fixed: _Fixed | None,
+                           lower_ascii: bool, lines: Sequence[int], texts: _Texts,
+                           nbytes: int, n_lines: int) -> EncodedBlock:
+        """The block's ids from the compiled pass, which writes the separators itself; the
+        ids of the records it skipped (``nulled``) are inserted at their places."""
+        assert self.native is not None
+        ids, counts = native.token_ids(text, width, nulled, lower_ascii, self.native,
+                                       separate=True)
+        override: dict[int, list[str]] = {}
+        if nulled is not None:
+            rows, ref_ids, ref_counts, override = self._nulled_ids(texts, unsafe, fixed)
+            # record r starts after the tokens and separators of the records before it
+            starts = np.zeros(len(counts), dtype=np.int64)
+            np.cumsum(counts[:-1] + 1, out=starts[1:])
+            ids = np.insert(ids, np.repeat(starts[rows], ref_counts), ref_ids)
+            counts[rows] = ref_counts
+        rec_off = np.zeros(len(counts) + 1, dtype=np.int64)
+        np.cumsum(counts, out=rec_off[1:])
+        return EncodedBlock(lines, texts, _Tokens(None, rec_off, rec_off, len(ids), override,
+                                                  fixed, texts, self.tokenizer.tokens_chunk),
+                            ids, nbytes, n_lines)
+
+    def _nulled_ids(self, texts: _Texts, unsafe: np.ndarray | None, fixed: _Fixed | None
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[int, list[str]]]:
+        """The records left out of the main pass, in record order: those the reference
+        tokenises and the fixed ones (their own kernel pass). Returns their numbers, their
+        ids end to end, each one's token count, and the reference's tokens by record
+        (where it built them)."""
+        rows = np.flatnonzero(unsafe) if unsafe is not None else np.empty(0, np.int64)
+        ref_ids, ref_counts, override = self._reference_ids(texts.many(rows), rows)
+        if fixed is not None:  # both sets of records, in record order
+            owner = np.concatenate([np.repeat(rows, ref_counts),
+                                    np.repeat(fixed.rows, fixed.counts)])
+            ref_ids = np.concatenate([ref_ids, fixed.ids])[np.argsort(owner, kind="stable")]
+            rows, ref_counts = (np.concatenate([rows, fixed.rows]),
+                                np.concatenate([ref_counts, fixed.counts]))
+            order = np.argsort(rows, kind="stable")
+            rows, ref_counts = rows[order], ref_counts[order]
+        return rows, ref_ids, ref_counts, override
 
     def _reference_ids(self, texts: list[str], rows: np.ndarray
                        ) -> tuple[np.ndarray, np.ndarray, dict[int, list[str]]]:
@@ -907,18 +941,15 @@ class ArrowEncoder:
         flat, flat_off, kernel_off, ids = self._split_ids(text, width, False)
         return left, _Fixed(rows, np.diff(kernel_off), ids, flat, flat_off), False
 
-    def _split_ids(self, text: Any, width: int, spaces_only: bool,
-                   skip: np.ndarray | None = None,
-                   lower_ascii: bool = False) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray]:
+    def _split_ids(self, text: Any, width: int,
+                   spaces_only: bool) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray]:
         """Split normalised record-major slots (``width`` per record) into tokens and look
         them up. Returns the tokens (with empty strings; None from the compiled pass,
         which builds no token strings), each record's first index among them and among
         the non-empty ones (``n + 1`` each), and the non-empty tokens' keys.
-        ``spaces_only``: the text holds no ASCII whitespace but the space. With the
-        compiled pass, the records in ``skip`` get no tokens (the kernels' caller nulls
-        them instead) and ``lower_ascii`` lower-cases ASCII letters."""
+        ``spaces_only``: the text holds no ASCII whitespace but the space."""
         if self.native is not None:
-            ids, counts = native.token_ids(text, width, skip, lower_ascii, self.native)
+            ids, counts = native.token_ids(text, width, None, False, self.native)
             kernel_off = np.zeros(len(counts) + 1, dtype=np.int64)
             np.cumsum(counts, out=kernel_off[1:])
             return None, kernel_off, kernel_off, ids

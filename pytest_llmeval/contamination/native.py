@@ -139,17 +139,18 @@ def unsafe_records(arr: Any, width: int, unsafe: np.ndarray) -> np.ndarray | Non
 
 
 def token_ids(arr: Any, width: int, skip: np.ndarray | None, lower_ascii: bool,
-              vocab: VocabTable) -> tuple[np.ndarray, np.ndarray]:
+              vocab: VocabTable, separate: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """The keys of the tokens of every record not in ``skip``, and each record's token
     count (0 for the skipped ones). ``arr`` is normalised already, but for ASCII letters
-    when ``lower_ascii``."""
+    when ``lower_ascii``. ``separate``: the separator's key (1) follows every record but
+    the last, as in a scanned chunk."""
     assert _scan is not None
     values, offsets, valid = slots_of(arr)
     flags = np.empty(0, dtype=np.uint8) if skip is None \
         else np.ascontiguousarray(skip, dtype=bool).view(np.uint8)
     result: tuple[np.ndarray, np.ndarray] = _scan.tokenize(
         values, offsets, width, valid, flags, lower_ascii, vocab.table, vocab.offsets,
-        vocab.data, vocab.keys)
+        vocab.data, vocab.keys, separate)
     return result
 
 

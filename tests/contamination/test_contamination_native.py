@@ -154,16 +154,29 @@ def test_tokens_and_keys_are_str_split_and_the_vocab(pieces: list[list[str]], wi
     keys, ref_counts = _reference_keys(index, texts, width, lowercase, skip)
     assert ids.dtype == np.uint64 and ids.tolist() == keys
     assert counts.tolist() == ref_counts
+    # with separators: key 1 after every record but the last, skipped records too
+    ids, counts = native.token_ids(arr, width, np.array(skip), lower_ascii, table, separate=True)
+    chunk: list[int] = []
+    at = 0
+    for r, c in enumerate(ref_counts):
+        if r:
+            chunk.append(1)
+        chunk += keys[at:at + c]
+        at += c
+    assert ids.tolist() == chunk and counts.tolist() == ref_counts
 
 
-def test_output_grows_past_its_first_guess() -> None:
-    """The key buffer starts at one key per 8 bytes: one-letter tokens need four times that."""
+def test_one_letter_tokens_fill_the_output_to_its_bound() -> None:
+    """One-letter tokens between single spaces: the most tokens the bytes can hold, for
+    which the output is sized."""
     index = _index(["a", "b"])
     text = " ".join(random.Random(0).choice("abc") for _ in range(100_000))
-    ids, counts = native.token_ids(pa.array([text], pa.string()), 1, None, True,
-                                   native.vocab_table(index))
-    assert counts.tolist() == [100_000]
-    assert ids.tolist() == [index.vocab.get(t, 0) for t in text.split()]
+    for texts in ([text], [text, "a", "b"], [text[:-1], "", "c"]):
+        ids, counts = native.token_ids(pa.array(texts, pa.string()), 1, None, True,
+                                       native.vocab_table(index), separate=True)
+        assert counts.tolist() == [len(t.split()) for t in texts]
+        want = " \x00 ".join(texts).split()
+        assert ids.tolist() == [1 if t == "\x00" else index.vocab.get(t, 0) for t in want]
 
 
 def test_switched_off_by_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
