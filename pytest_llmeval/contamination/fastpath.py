@@ -37,6 +37,12 @@ Which inputs qualify:
 
 Token strings and record texts are only built for the records that ``_verify`` looks
 at, which are few.
+
+Where the optional compiled module is built (``native.py``, ``_scan.pyx``), it takes the
+place of five of these kernel passes: UTF-8 validation with the unsafe-character test in
+one pass, splitting with the look-up in another, and the JSONL line checks in a third;
+``utf8_lower`` and the JSON reader stay. The unsafe characters are the same (they are
+defined by comparing the kernels' lower-casing with the reference), the results too.
 """
 
 from __future__ import annotations

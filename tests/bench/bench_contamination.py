@@ -369,11 +369,11 @@ def formats_main(args: argparse.Namespace, d: Path) -> None:
     print("\n# fixed cost: llmeval contamination on a one-line training file, 2,000 cases "
           f"(best of {reps}; runs of the two checkouts alternate)")
     here = str(Path(__file__).resolve().parents[2])
+    srcs = [here] + ([str(args.compare_src)] if args.compare_src else [])
     for kind in ("ascii", "mixed") if "fixed" not in skip else ():
         one = d / f"{kind}-one.jsonl"
         with files[f"{kind}-jsonl"].open(encoding="utf-8") as f:
             one.write_text(f.readline(), encoding="utf-8")
-        srcs = [here] + ([str(args.compare_src)] if args.compare_src else [])
         runs: dict[str, list[dict[str, float]]] = {s: [] for s in srcs}
         for _ in range(reps):
             for src in srcs:
@@ -409,17 +409,25 @@ def formats_main(args: argparse.Namespace, d: Path) -> None:
             print(f"{label:28s} " + " ".join(f"{k}={v:,.2f}" if isinstance(v, float) else
                                              f"{k}={v}" for k, v in r.items()), flush=True)
 
-    print(f"\n# llmeval contamination end to end, process start included (best of {reps})")
+    print(f"\n# llmeval contamination end to end, process start included (best of {reps}; "
+          "runs of the two checkouts alternate)")
     for kind in ("ascii", "mixed") if "e2e" not in skip else ():
         for fmt in ("jsonl", "text", "parquet"):
             train = files[f"{kind}-{fmt}"]
             size = train.stat().st_size / 1e6
             for workers in (1, None):
-                r = best([_cli_run(train, files[f"{kind}-eval"], n, workers, d / "r.json")
-                          for _ in range(reps)], "wall_s")
-                print(f"{kind} {fmt:8s} -j {workers or 'all':3} {size:6.1f} MB "
-                      f"wall={r['wall_s']:.2f} s ({size / r['wall_s']:.1f} MB/s) "
-                      f"cpu={r['cpu_s']:.2f} s ({size / r['cpu_s']:.1f} MB/cpu-s)", flush=True)
+                e2e: dict[str, list[dict[str, float]]] = {src: [] for src in srcs}
+                for _ in range(reps):
+                    for src in srcs:
+                        e2e[src].append(_cli_run(train, files[f"{kind}-eval"], n, workers,
+                                                 d / "r.json", src))
+                for src in srcs:
+                    r = best(e2e[src], "wall_s")
+                    label = "" if src == here else f" [{src}]"
+                    print(f"{kind} {fmt:8s} -j {workers or 'all':3} {size:6.1f} MB "
+                          f"wall={r['wall_s']:.2f} s ({size / r['wall_s']:.1f} MB/s) "
+                          f"cpu={r['cpu_s']:.2f} s ({size / r['cpu_s']:.1f} MB/cpu-s){label}",
+                          flush=True)
     print(f"\nload after: {os.getloadavg()}")
 
 
