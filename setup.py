@@ -3,20 +3,14 @@
 It is optional: where it cannot be built (no C compiler), the package installs without
 it and the scanner uses pyarrow's kernels alone, with the same results, more slowly
 (``pytest_llmeval.contamination.native.available()`` says which; with ``CI`` set, the
-tests fail instead of skipping).
+tests fail instead of skipping). setuptools turns the ``.pyx`` into C with Cython, which
+``pyproject.toml`` lists among the build requirements.
 """
 
 from setuptools import Extension, setup
 
-try:
-    from Cython.Build import cythonize
-except ImportError:  # pragma: no cover - Cython is in build-system.requires
-    ext_modules = []
-else:
-    ext_modules = cythonize(
-        [Extension("pytest_llmeval.contamination._scan",
-                   ["pytest_llmeval/contamination/_scan.pyx"],
-                   extra_compile_args=["-O3"], optional=True)],
-        language_level=3, quiet=True)
-
-setup(ext_modules=ext_modules)
+setup(ext_modules=[
+    Extension("pytest_llmeval.contamination._scan",
+              ["pytest_llmeval/contamination/_scan.pyx"],
+              extra_compile_args=["-O3"], optional=True),
+])
