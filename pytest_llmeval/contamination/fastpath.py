@@ -563,20 +563,6 @@ def _encodable(text: str) -> bool:
     return True
 
 
-def _offsets(arr: Any) -> np.ndarray:
-    """The value offsets of a string array (``len + 1`` of them)."""
-    dtype = np.int64 if arr.type == "large_string" else np.int32
-    off = np.frombuffer(arr.buffers()[1], dtype=dtype)
-    return off[arr.offset:arr.offset + len(arr) + 1]
-
-
-def _values(arr: Any, off: np.ndarray) -> np.ndarray:
-    buf = arr.buffers()[2]
-    if buf is None:
-        return np.empty(0, dtype=np.uint8)
-    return np.frombuffer(buf, dtype=np.uint8)[int(off[0]):int(off[-1])]
-
-
 def jsonl_records(data: bytes) -> tuple[np.ndarray, int] | None:
     """0-based lines of the records of a JSONL block (lines starting with ``{``) and its
     number of lines; None when the block does not qualify: a raw control byte other than
@@ -772,8 +758,7 @@ class ArrowEncoder:
         texts = _Texts(slots, width, strip_newline)
         if not n_rec:
             return EncodedBlock(lines, texts, [], np.empty(0, dtype=np.uint64), nbytes, n_lines)
-        off = _offsets(slots)
-        values = _values(slots, off)
+        values = native.values_of(slots, native.offsets_of(slots))
         ascii_only = bool(ascii_hint or not values.size or int(values.max()) < 128)
         # Text that is not UTF-8 goes to the Python path, which decodes with replacement.
         # ASCII is UTF-8. (utf8_lower rejects some invalid input but passes encoded

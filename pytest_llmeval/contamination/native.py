@@ -9,6 +9,9 @@ table of the vocabulary built once per eval index. Lower-casing non-ASCII text s
 with ``utf8_lower``, so the unsafe-character table (``CharTable``, built by comparing
 the kernels with the reference) still says where the two could differ.
 
+The string-array buffer readers (``offsets_of``, ``values_of``) live here too: the
+passes read arrow's buffers directly, and the kernels' path reads them the same way.
+
 ``LLMEVAL_NATIVE=0`` switches the module off (the kernels alone are then used, as
 where it could not be built); ``available()`` says whether it is in use.
 """
@@ -108,17 +111,31 @@ def _utf8_joined(tokens: list[str]) -> tuple[np.ndarray, np.ndarray] | None:
     return raw[raw != 0], offsets
 
 
+def offsets_of(arr: Any) -> np.ndarray:
+    """The value offsets of a string array (``len + 1`` of them), read from its buffer."""
+    dtype = np.int64 if arr.type == "large_string" else np.int32
+    if not len(arr):
+        return np.zeros(1, dtype=dtype)
+    off = np.frombuffer(arr.buffers()[1], dtype=dtype)
+    return off[arr.offset:arr.offset + len(arr) + 1]
+
+
+def values_of(arr: Any, off: np.ndarray) -> np.ndarray:
+    """The bytes of a string array's values, ``off`` being its :func:`offsets_of`."""
+    buf = arr.buffers()[2]
+    first, last = int(off[0]), int(off[-1])
+    if buf is None or last <= first:
+        return np.empty(0, dtype=np.uint8)
+    return np.frombuffer(buf, dtype=np.uint8)[first:last]
+
+
 def slots_of(arr: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A string array's bytes, its offsets from 0 (int64), and its validity (one byte per
     slot; empty when every slot is valid)."""
-    dtype = np.int64 if arr.type == "large_string" else np.int32
     n = len(arr)
-    off = np.frombuffer(arr.buffers()[1], dtype=dtype)[arr.offset:arr.offset + n + 1] \
-        if n else np.zeros(1, dtype=dtype)
-    buf = arr.buffers()[2]
-    first, last = int(off[0]), int(off[-1])
-    values = np.frombuffer(buf, dtype=np.uint8)[first:last] if buf is not None and last > first \
-        else np.empty(0, dtype=np.uint8)
+    off = offsets_of(arr)
+    values = values_of(arr, off)
+    first = int(off[0])
     offsets = off.astype(np.int64)
     if first:
         offsets -= first
